@@ -1,0 +1,45 @@
+import GatehouseCore
+import Yams
+
+extension NodeReader {
+    static let documentKeys: Set<String> = ["version", "server", "identity_headers", "routes"]
+
+    /// Reads the whole document. The result is only meaningful when no problem was reported.
+    mutating func readDocument(_ root: Node?) -> GatewayConfig {
+        let server = ServerConfig()
+        let empty = GatewayConfig(server: server, identityHeaders: GatewayConfig.defaultIdentityHeaders, routes: [])
+        guard let root, !root.isNull else {
+            report("the document is empty (expected version: 1 and routes)", at: "", .start)
+            return empty
+        }
+        guard let fields = readMapping(root, path: "", section: .document, known: Self.documentKeys) else {
+            return empty
+        }
+        readVersion(fields)
+        var config = empty
+        if let node = fields.value("server") {
+            config.server = readServer(node, path: "server")
+        }
+        if let node = fields.value("identity_headers") {
+            config.identityHeaders = readIdentityHeaders(node, path: "identity_headers")
+        }
+        config.routes = readRoutes(fields)
+        return config
+    }
+
+    /// `version: 1` is required so that a future incompatible format can be told apart.
+    private mutating func readVersion(_ fields: Fields) {
+        guard let node = fields.node("version") else {
+            report("required", at: "version", .start)
+            return
+        }
+        guard !node.isNull else {
+            report("required", at: "version", node: node)
+            return
+        }
+        guard let text = string(node, path: "version", expected: "unsupported version, expected 1") else { return }
+        if text != "1" {
+            report("unsupported version, expected 1", at: "version", node: node)
+        }
+    }
+}

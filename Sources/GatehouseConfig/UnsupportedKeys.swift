@@ -1,0 +1,40 @@
+/// Keys that CONFIG.md (the version 1 contract) defines but this build does not implement yet.
+///
+/// They are refused rather than ignored: silently ignoring `allow:` or `tls:` would run a gateway that is
+/// less strict than its operator believes. Enabling a feature means deleting its line here and reading the
+/// key in the matching `NodeReader+Section.swift`.
+enum UnsupportedKeys {
+    /// A mapping in the document where keys are looked up.
+    enum Section: Hashable {
+        case document, server, route
+    }
+
+    private static let tlsAndHTTP2 = "not supported yet (TLS/HTTP/2 are tracked in issue 5)"
+    private static let identityProviders = "not supported yet (tracked in issue 3/4)"
+    private static let routeAuthorization = "not supported yet (tracked in issue 3/5)"
+
+    static let all: [Section: [String: String]] = [
+        .document: [
+            "providers": identityProviders,
+            "session": identityProviders,
+            "login": identityProviders,
+        ],
+        .server: [
+            "tls": tlsAndHTTP2,
+            "http2": tlsAndHTTP2,
+        ],
+        .route: [
+            "providers": routeAuthorization,
+            "allow": routeAuthorization,
+            "identity_headers": routeAuthorization,
+            "pass_access_token": routeAuthorization,
+            "websocket": routeAuthorization,
+        ],
+    ]
+
+    /// The problem message for `key` in `section`, or nil when the key is not a known-but-unsupported one.
+    static func message(for key: String, in section: Section?) -> String? {
+        guard let section else { return nil }
+        return all[section]?[key]
+    }
+}

@@ -1,0 +1,102 @@
+/// The one error family of the proxy. Each error carries where it came from and a stable short reason for logs
+/// and metrics; `HTTPErrorResponse.make(for:)` is the only place that turns an error into an HTTP response.
+public enum GatehouseError: Error, Sendable, Equatable {
+    // client
+    case badRequest(String)
+    case headerTooLarge
+    case bodyTooLarge(limit: Int64)
+    case notFound
+    case methodNotAllowed(allowed: [String])
+    case encodedSlashNotAllowed
+    case authNotSupported(AuthMode)
+    // upstream
+    case upstreamConnectFailed(String)
+    case upstreamConnectTimeout
+    case upstreamResponseTimeout
+    case upstreamProtocolError(String)
+    case upstreamClosed
+    // internal
+    case shuttingDown
+
+    public enum Source: String, Sendable { case client, upstream, identityProvider = "identity_provider", config, `internal` }
+
+    public var source: Source {
+        switch self {
+        case .badRequest, .headerTooLarge, .bodyTooLarge, .notFound, .methodNotAllowed, .encodedSlashNotAllowed:
+            return .client
+        case .authNotSupported: return .config
+        case .upstreamConnectFailed, .upstreamConnectTimeout, .upstreamResponseTimeout, .upstreamProtocolError,
+            .upstreamClosed:
+            return .upstream
+        case .shuttingDown: return .internal
+        }
+    }
+
+    /// Stable, low-cardinality reason for logs and metrics. Never contains request data.
+    public var reason: String {
+        switch self {
+        case .badRequest: return "bad_request"
+        case .headerTooLarge: return "header_too_large"
+        case .bodyTooLarge: return "body_too_large"
+        case .notFound: return "no_route"
+        case .methodNotAllowed: return "method_not_allowed"
+        case .encodedSlashNotAllowed: return "encoded_slash"
+        case .authNotSupported: return "auth_mode_unsupported"
+        case .upstreamConnectFailed: return "upstream_connect_failed"
+        case .upstreamConnectTimeout: return "upstream_connect_timeout"
+        case .upstreamResponseTimeout: return "upstream_timeout"
+        case .upstreamProtocolError: return "upstream_protocol_error"
+        case .upstreamClosed: return "upstream_closed"
+        case .shuttingDown: return "shutting_down"
+        }
+    }
+}
+
+/// A small error response: status, extra headers and a short plain-text body that states the cause.
+public struct HTTPErrorResponse: Sendable, Equatable {
+    public var status: Int
+    public var headers: [(String, String)]
+    public var body: String
+    /// Whether the client connection must be closed after this response (framing is no longer trustworthy).
+    public var closeConnection: Bool
+
+    public static func == (a: HTTPErrorResponse, b: HTTPErrorResponse) -> Bool {
+        a.status == b.status && a.body == b.body && a.closeConnection == b.closeConnection
+            && a.headers.map { $0.0 + ":" + $0.1 } == b.headers.map { $0.0 + ":" + $0.1 }
+    }
+
+    /// The single mapping from the error family to HTTP.
+    public static func make(for error: GatehouseError) -> HTTPErrorResponse {
+        switch error {
+        case .badRequest(let why):
+            return HTTPErrorResponse(status: 400, headers: [], body: "bad request: \(why)\n", closeConnection: true)
+        case .headerTooLarge:
+            return HTTPErrorResponse(
+                status: 431, headers: [], body: "request header fields too large\n", closeConnection: true)
+        case .bodyTooLarge(let limit):
+            return HTTPErrorResponse(
+                status: 413, headers: [], body: "request body larger than \(limit) bytes\n", closeConnection: true)
+        case .notFound:
+            return HTTPErrorResponse(status: 404, headers: [], body: "no route for this request\n", closeConnection: false)
+        case .methodNotAllowed(let allowed):
+            return HTTPErrorResponse(
+                status: 405, headers: [("Allow", allowed.joined(separator: ", "))], body: "method not allowed\n",
+                closeConnection: false)
+        case .encodedSlashNotAllowed:
+            return HTTPErrorResponse(
+                status: 400, headers: [], body: "bad request: encoded slash in path\n", closeConnection: false)
+        case .authNotSupported(let mode):
+            return HTTPErrorResponse(
+                status: 500, headers: [], body: "auth mode \(mode.rawValue) is not available in this build\n",
+                closeConnection: false)
+        case .upstreamConnectFailed, .upstreamConnectTimeout:
+            return HTTPErrorResponse(status: 502, headers: [], body: "upstream unavailable\n", closeConnection: false)
+        case .upstreamProtocolError, .upstreamClosed:
+            return HTTPErrorResponse(status: 502, headers: [], body: "bad response from upstream\n", closeConnection: false)
+        case .upstreamResponseTimeout:
+            return HTTPErrorResponse(status: 504, headers: [], body: "upstream timed out\n", closeConnection: false)
+        case .shuttingDown:
+            return HTTPErrorResponse(status: 503, headers: [], body: "shutting down\n", closeConnection: true)
+        }
+    }
+}

@@ -1,0 +1,235 @@
+/// The validated, immutable configuration snapshot. Produced once by `GatehouseConfig` from YAML and never
+/// re-parsed: every field is already a typed value (durations, sizes, URLs, header names, CIDRs).
+public struct GatewayConfig: Sendable, Equatable {
+    public var server: ServerConfig
+    public var identityHeaders: [IdentityHeader]
+    public var routes: [RouteConfig]
+
+    public init(server: ServerConfig, identityHeaders: [IdentityHeader], routes: [RouteConfig]) {
+        self.server = server
+        self.identityHeaders = identityHeaders
+        self.routes = routes
+    }
+
+    /// The identity headers injected by default (CONFIG.md).
+    public static let defaultIdentityHeaders: [IdentityHeader] = [
+        IdentityHeader(name: "X-Forwarded-User", claim: "user"),
+        IdentityHeader(name: "X-Forwarded-Email", claim: "email"),
+        IdentityHeader(name: "X-Forwarded-Groups", claim: "groups"),
+        IdentityHeader(name: "X-Forwarded-Preferred-Username", claim: "preferred_username"),
+    ]
+}
+
+/// A `host:port` pair to bind. The host is an IPv4/IPv6 literal or a name; IPv6 literals are stored without brackets.
+public struct ListenAddress: Sendable, Equatable, CustomStringConvertible {
+    public var host: String
+    public var port: Int
+    public init(host: String, port: Int) {
+        self.host = host
+        self.port = port
+    }
+    public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+}
+
+/// A span of time, stored in nanoseconds.
+public struct Duration: Sendable, Equatable, Comparable, CustomStringConvertible {
+    public var nanoseconds: Int64
+    public init(nanoseconds: Int64) { self.nanoseconds = nanoseconds }
+    public static func seconds(_ s: Int64) -> Duration { Duration(nanoseconds: s * 1_000_000_000) }
+    public static func milliseconds(_ ms: Int64) -> Duration { Duration(nanoseconds: ms * 1_000_000) }
+    public static func < (a: Duration, b: Duration) -> Bool { a.nanoseconds < b.nanoseconds }
+    public var description: String {
+        if nanoseconds % 1_000_000_000 == 0 { return "\(nanoseconds / 1_000_000_000)s" }
+        return "\(nanoseconds / 1_000_000)ms"
+    }
+}
+
+public enum AccessLogFormat: String, Sendable, Equatable {
+    case json, logfmt, off
+}
+
+public struct ServerConfig: Sendable, Equatable {
+    public var listen: [ListenAddress]
+    public var adminListen: ListenAddress?
+    /// Number of event loops; nil means one per core.
+    public var workers: Int?
+    public var trustedProxies: [CIDR]
+    public var maxHeaderBytes: Int
+    public var maxBodyBytes: Int64
+    public var requestHeaderTimeout: Duration
+    public var idleTimeout: Duration
+    public var upstreamConnectTimeout: Duration
+    public var upstreamResponseTimeout: Duration
+    public var shutdownGrace: Duration
+    public var accessLog: AccessLogFormat
+    /// Idle keep-alive connections kept per upstream per event loop.
+    public var upstreamMaxIdlePerLoop: Int
+
+    public init(
+        listen: [ListenAddress] = [ListenAddress(host: "0.0.0.0", port: 8080)],
+        adminListen: ListenAddress? = ListenAddress(host: "127.0.0.1", port: 9090),
+        workers: Int? = nil,
+        trustedProxies: [CIDR] = [],
+        maxHeaderBytes: Int = 32 * 1024,
+        maxBodyBytes: Int64 = 16 * 1024 * 1024,
+        requestHeaderTimeout: Duration = .seconds(10),
+        idleTimeout: Duration = .seconds(75),
+        upstreamConnectTimeout: Duration = .seconds(5),
+        upstreamResponseTimeout: Duration = .seconds(60),
+        shutdownGrace: Duration = .seconds(20),
+        accessLog: AccessLogFormat = .json,
+        upstreamMaxIdlePerLoop: Int = 64
+    ) {
+        self.listen = listen
+        self.adminListen = adminListen
+        self.workers = workers
+        self.trustedProxies = trustedProxies
+        self.maxHeaderBytes = maxHeaderBytes
+        self.maxBodyBytes = maxBodyBytes
+        self.requestHeaderTimeout = requestHeaderTimeout
+        self.idleTimeout = idleTimeout
+        self.upstreamConnectTimeout = upstreamConnectTimeout
+        self.upstreamResponseTimeout = upstreamResponseTimeout
+        self.shutdownGrace = shutdownGrace
+        self.accessLog = accessLog
+        self.upstreamMaxIdlePerLoop = upstreamMaxIdlePerLoop
+    }
+}
+
+/// One injected identity header: the header name and the identity field (claim name) it carries.
+public struct IdentityHeader: Sendable, Equatable {
+    public var name: String
+    public var claim: String
+    public init(name: String, claim: String) {
+        self.name = name
+        self.claim = claim
+    }
+}
+
+public enum AuthMode: String, Sendable, Equatable {
+    case none, jwt, session
+}
+
+/// Where a route forwards to. Parsed once from `http(s)://host[:port][/base]`.
+public struct UpstreamTarget: Sendable, Hashable, CustomStringConvertible {
+    public enum Scheme: String, Sendable, Hashable { case http, https }
+    public var scheme: Scheme
+    public var host: String
+    public var port: Int
+    /// Path prefix prepended to the forwarded path ("" when the URL has no path or only "/").
+    public var basePath: String
+
+    public init(scheme: Scheme, host: String, port: Int, basePath: String = "") {
+        self.scheme = scheme
+        self.host = host
+        self.port = port
+        self.basePath = basePath
+    }
+
+    /// The value for the upstream `Host` header: the port is omitted when it is the scheme's default.
+    public var hostHeader: String {
+        let h = host.contains(":") ? "[\(host)]" : host
+        let isDefault = (scheme == .http && port == 80) || (scheme == .https && port == 443)
+        return isDefault ? h : "\(h):\(port)"
+    }
+
+    public var description: String { "\(scheme.rawValue)://\(hostHeader)\(basePath)" }
+
+    /// Parses an upstream URL. Returns nil for anything that is not `http(s)://host[:port][/path]` without
+    /// userinfo, query or fragment.
+    public static func parse(_ text: String) -> UpstreamTarget? {
+        let scheme: Scheme
+        var rest: Substring
+        if text.hasPrefix("http://") {
+            scheme = .http
+            rest = text.dropFirst(7)
+        } else if text.hasPrefix("https://") {
+            scheme = .https
+            rest = text.dropFirst(8)
+        } else {
+            return nil
+        }
+        if rest.contains("?") || rest.contains("#") || rest.contains("@") { return nil }
+        let authority: Substring
+        var path: Substring = ""
+        if let slash = rest.firstIndex(of: "/") {
+            authority = rest[..<slash]
+            path = rest[slash...]
+        } else {
+            authority = rest
+        }
+        guard let (host, port) = splitHostPort(authority) else { return nil }
+        let defaultPort = scheme == .http ? 80 : 443
+        var base = String(path)
+        while base.hasSuffix("/") { base.removeLast() }
+        return UpstreamTarget(scheme: scheme, host: host, port: port ?? defaultPort, basePath: base)
+    }
+}
+
+/// Splits `host`, `host:port`, `[v6]` or `[v6]:port`. Returns nil on an empty host, a bad port or bad characters.
+public func splitHostPort(_ authority: Substring) -> (String, Int?)? {
+    var host: Substring
+    var portText: Substring?
+    if authority.hasPrefix("[") {
+        guard let close = authority.firstIndex(of: "]") else { return nil }
+        host = authority[authority.index(after: authority.startIndex)..<close]
+        let after = authority[authority.index(after: close)...]
+        if !after.isEmpty {
+            guard after.hasPrefix(":") else { return nil }
+            portText = after.dropFirst()
+        }
+        guard IPAddress(String(host)) != nil, host.contains(":") else { return nil }
+    } else {
+        if let colon = authority.lastIndex(of: ":") {
+            host = authority[..<colon]
+            portText = authority[authority.index(after: colon)...]
+        } else {
+            host = authority
+        }
+        guard !host.isEmpty,
+            host.utf8.allSatisfy({ HostName.isRegNameByte($0) })
+        else { return nil }
+    }
+    guard !host.isEmpty else { return nil }
+    var port: Int?
+    if let portText {
+        guard !portText.isEmpty, portText.count <= 5, portText.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
+            let p = Int(portText), p > 0, p < 65536
+        else { return nil }
+        port = p
+    }
+    return (String(host).lowercased(), port)
+}
+
+/// One route: what it matches, where it forwards and how it authenticates.
+public struct RouteConfig: Sendable, Equatable {
+    public var id: String
+    public var host: HostPattern?
+    /// Segment-aware path prefix, canonical form without a trailing slash (except "/").
+    public var pathPrefix: String
+    /// Upper-case method names, nil = any method.
+    public var methods: Set<String>?
+    public var upstream: UpstreamTarget
+    public var auth: AuthMode
+    public var preserveHost: Bool
+    /// nil = the server's `limits.max_body_bytes`.
+    public var maxBodyBytes: Int64?
+    /// Opt-in: keep `%2F` (encoded slash) in paths of this route instead of refusing them with 400.
+    public var allowEncodedSlashes: Bool
+
+    public init(
+        id: String, host: HostPattern? = nil, pathPrefix: String = "/", methods: Set<String>? = nil,
+        upstream: UpstreamTarget, auth: AuthMode, preserveHost: Bool = false, maxBodyBytes: Int64? = nil,
+        allowEncodedSlashes: Bool = false
+    ) {
+        self.id = id
+        self.host = host
+        self.pathPrefix = pathPrefix
+        self.methods = methods
+        self.upstream = upstream
+        self.auth = auth
+        self.preserveHost = preserveHost
+        self.maxBodyBytes = maxBodyBytes
+        self.allowEncodedSlashes = allowEncodedSlashes
+    }
+}

@@ -1,0 +1,156 @@
+/// Header rewriting between client and upstream: strip before inject.
+///
+/// Every header whose name *normalises* (ASCII case-folded, `_` and `.` read as `-`) to a header Gatehouse
+/// manages is removed from the client's request before anything is added, so `X_Forwarded_User`,
+/// `x.forwarded.user` and `X-FORWARDED-USER` are all gone before Gatehouse sets `X-Forwarded-User`. Hop-by-hop
+/// headers (RFC 9110 §7.6.1) and every header a `Connection` header nominates are removed too; because
+/// Gatehouse's own headers are added afterwards, a `Connection` header can never remove them.
+public struct HeaderRules: Sendable {
+    /// Normalised names of the identity headers Gatehouse injects.
+    public let managedIdentityNames: Set<String>
+    public let trustedProxies: [CIDR]
+
+    public init(identityHeaders: [IdentityHeader], trustedProxies: [CIDR]) {
+        self.managedIdentityNames = Set(identityHeaders.map { HeaderRules.normalise($0.name) })
+        self.trustedProxies = trustedProxies
+    }
+
+    /// Case-folds ASCII letters and maps `_` and `.` to `-`.
+    public static func normalise(_ name: String) -> String {
+        var bytes = Array(name.utf8)
+        for i in bytes.indices {
+            switch bytes[i] {
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"): bytes[i] += 32
+            case UInt8(ascii: "_"), UInt8(ascii: "."): bytes[i] = UInt8(ascii: "-")
+            default: break
+            }
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    static let hopByHop: Set<String> = [
+        "connection", "keep-alive", "te", "trailer", "transfer-encoding", "upgrade",
+    ]
+
+    public static func isHopByHop(normalised n: String) -> Bool {
+        hopByHop.contains(n) || n.hasPrefix("proxy-")
+    }
+
+    /// Names a `Connection` header may not remove: message framing and the target host are Gatehouse's to set.
+    static let notNominable: Set<String> = ["host", "content-length", "transfer-encoding"]
+
+    public func isTrusted(_ peer: IPAddress?) -> Bool {
+        guard let peer else { return false }
+        return trustedProxies.contains { $0.contains(peer) }
+    }
+
+    /// Everything about the request that the upstream header set depends on.
+    public struct ForwardContext: Sendable {
+        public var peer: IPAddress?
+        public var peerTrusted: Bool
+        public var scheme: String
+        public var rawHost: String?
+        public var upstreamHost: String
+        public var preserveHost: Bool
+        public var requestID: String
+        public init(
+            peer: IPAddress?, peerTrusted: Bool, scheme: String, rawHost: String?, upstreamHost: String,
+            preserveHost: Bool, requestID: String
+        ) {
+            self.peer = peer
+            self.peerTrusted = peerTrusted
+            self.scheme = scheme
+            self.rawHost = rawHost
+            self.upstreamHost = upstreamHost
+            self.preserveHost = preserveHost
+            self.requestID = requestID
+        }
+    }
+
+    /// The header list for the upstream request: the client's headers minus hop-by-hop, nominated, managed and
+    /// (from untrusted peers) forwarding headers; then Host, X-Forwarded-*, X-Request-Id set by Gatehouse.
+    /// Identity headers are injected afterwards by the authentication phase.
+    public func upstreamRequestHeaders(
+        from client: some Sequence<(name: String, value: String)>, context: ForwardContext
+    ) -> [(String, String)] {
+        var nominated: Set<String> = []
+        for (name, value) in client where name.utf8.count == 10 && HeaderRules.normalise(name) == "connection" {
+            for token in value.split(separator: ",") {
+                let t = HeaderRules.normalise(String(token.trimmingSpaces()))
+                if !t.isEmpty, !HeaderRules.notNominable.contains(t) { nominated.insert(t) }
+            }
+        }
+        var out: [(String, String)] = []
+        out.reserveCapacity(16)
+        var forwardedFor: [String] = []
+        var forwardedProto: String?
+        var forwardedHost: String?
+        for (name, value) in client {
+            let n = HeaderRules.normalise(name)
+            if HeaderRules.isHopByHop(normalised: n) || nominated.contains(n) { continue }
+            if managedIdentityNames.contains(n) || n.hasPrefix("x-auth-request-") { continue }
+            switch n {
+            case "host", "x-request-id", "expect":
+                continue
+            case "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "forwarded", "x-real-ip":
+                // Believed only from a trusted peer, and only in the canonical spelling.
+                guard context.peerTrusted, name.lowercased() == n else { continue }
+                switch n {
+                case "x-forwarded-for": forwardedFor.append(value)
+                case "x-forwarded-proto": forwardedProto = forwardedProto ?? value
+                case "x-forwarded-host": forwardedHost = forwardedHost ?? value
+                default: out.append((name, value))
+                }
+                continue
+            default:
+                if n.hasPrefix("x-forwarded-") {
+                    guard context.peerTrusted, name.lowercased() == n else { continue }
+                }
+                out.append((name, value))
+            }
+        }
+        let host = context.preserveHost ? (context.rawHost ?? context.upstreamHost) : context.upstreamHost
+        out.append(("Host", host))
+        if let peer = context.peer { forwardedFor.append(peer.description) }
+        if !forwardedFor.isEmpty { out.append(("X-Forwarded-For", forwardedFor.joined(separator: ", "))) }
+        out.append(("X-Forwarded-Proto", forwardedProto ?? context.scheme))
+        if let h = forwardedHost ?? context.rawHost { out.append(("X-Forwarded-Host", h)) }
+        out.append(("X-Request-Id", context.requestID))
+        return out
+    }
+
+    /// The response headers for the client: the upstream's minus hop-by-hop and `Connection`-nominated ones.
+    public static func clientResponseHeaders(
+        from upstream: some Sequence<(name: String, value: String)>
+    ) -> [(String, String)] {
+        var nominated: Set<String> = []
+        for (name, value) in upstream where name.utf8.count == 10 && normalise(name) == "connection" {
+            for token in value.split(separator: ",") {
+                let t = normalise(String(token.trimmingSpaces()))
+                if !t.isEmpty, !notNominable.contains(t) { nominated.insert(t) }
+            }
+        }
+        var out: [(String, String)] = []
+        for (name, value) in upstream {
+            let n = normalise(name)
+            if isHopByHop(normalised: n) || nominated.contains(n) { continue }
+            out.append((name, value))
+        }
+        return out
+    }
+
+    /// A client-supplied request id is kept when it is 1...128 characters of `[A-Za-z0-9._:-]`.
+    public static func acceptableRequestID(_ value: String) -> Bool {
+        let u = value.utf8
+        guard !u.isEmpty, u.count <= 128 else { return false }
+        return u.allSatisfy { b in
+            switch b {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+                UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."),
+                UInt8(ascii: ":"):
+                return true
+            default: return false
+            }
+        }
+    }
+}

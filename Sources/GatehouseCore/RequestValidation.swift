@@ -1,0 +1,152 @@
+/// Checks on a parsed request head that close the request-smuggling and header-injection holes an upstream
+/// could interpret differently (RFC 9112 §6.1, §6.3; RFC 9110 §5.5). The HTTP parser already rejects bare CR/LF
+/// and bad framing syntax; these rules are the proxy's own, stricter contract, applied before anything else.
+public enum RequestValidation {
+    public struct Head: Sendable {
+        public var method: String
+        public var target: String
+        public var versionMajor: Int
+        public var versionMinor: Int
+        public init(method: String, target: String, versionMajor: Int, versionMinor: Int) {
+            self.method = method
+            self.target = target
+            self.versionMajor = versionMajor
+            self.versionMinor = versionMinor
+        }
+    }
+
+    /// What the rest of the pipeline needs from a valid head.
+    public struct Outcome: Sendable, Equatable {
+        /// Normalised host for routing (nil only for HTTP/1.0 without Host).
+        public var host: String?
+        /// The Host header as sent (used for X-Forwarded-Host and preserve_host).
+        public var rawHost: String?
+        public var contentLength: Int64?
+        public var chunked: Bool
+        public var target: CanonicalTarget
+        public var expectContinue: Bool
+        /// The client asked to close after this request (HTTP/1.0 without keep-alive, or Connection: close).
+        public var wantsClose: Bool
+    }
+
+    @inline(__always)
+    public static func isTokenByte(_ b: UInt8) -> Bool {
+        switch b {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+            UInt8(ascii: "0")...UInt8(ascii: "9"):
+            return true
+        case UInt8(ascii: "!"), UInt8(ascii: "#"), UInt8(ascii: "$"), UInt8(ascii: "%"), UInt8(ascii: "&"),
+            UInt8(ascii: "'"), UInt8(ascii: "*"), UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "."),
+            UInt8(ascii: "^"), UInt8(ascii: "_"), UInt8(ascii: "`"), UInt8(ascii: "|"), UInt8(ascii: "~"):
+            return true
+        default:
+            return false
+        }
+    }
+
+    public static func isToken(_ s: String) -> Bool {
+        !s.isEmpty && s.utf8.allSatisfy(isTokenByte)
+    }
+
+    /// A field value may hold visible ASCII, obs-text, space and HTAB; never NUL, CR, LF or other controls.
+    public static func isValidFieldValue(_ s: String) -> Bool {
+        s.utf8.allSatisfy { b in b == 0x09 || (b >= 0x20 && b != 0x7f) }
+    }
+
+    public static func validate(
+        head: Head, headers: some Sequence<(name: String, value: String)>, maxHeaderBytes: Int
+    ) throws(GatehouseError) -> Outcome {
+        guard head.versionMajor == 1, head.versionMinor <= 1 else { throw .badRequest("unsupported HTTP version") }
+        guard isToken(head.method) else { throw .badRequest("invalid method") }
+        if head.method == "CONNECT" { throw .methodNotAllowed(allowed: []) }
+        var size = head.method.utf8.count + head.target.utf8.count + 12
+        var hostValue: String?
+        var hostCount = 0
+        var contentLength: Int64?
+        var transferEncoding: String?
+        var expectContinue = false
+        var connectionClose = false
+        var connectionKeepAlive = false
+        for (name, value) in headers {
+            size += name.utf8.count + value.utf8.count + 4
+            guard isToken(name) else { throw .badRequest("invalid header name") }
+            guard isValidFieldValue(value) else { throw .badRequest("invalid header value") }
+            switch name.utf8.count {
+            case 4 where name.lowercased() == "host":
+                hostCount += 1
+                hostValue = value
+            case 14 where name.lowercased() == "content-length":
+                guard contentLength == nil else { throw .badRequest("duplicate Content-Length") }
+                guard !value.isEmpty, value.utf8.count <= 18, value.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
+                    let n = Int64(value)
+                else { throw .badRequest("invalid Content-Length") }
+                contentLength = n
+            case 17 where name.lowercased() == "transfer-encoding":
+                guard transferEncoding == nil else { throw .badRequest("duplicate Transfer-Encoding") }
+                transferEncoding = value
+            case 6 where name.lowercased() == "expect":
+                guard value.lowercased() == "100-continue" else { throw .badRequest("unsupported Expect") }
+                expectContinue = true
+            case 10 where name.lowercased() == "connection":
+                for token in value.split(separator: ",") {
+                    let t = token.trimmingSpaces().lowercased()
+                    if t == "close" { connectionClose = true }
+                    if t == "keep-alive" { connectionKeepAlive = true }
+                }
+            default:
+                break
+            }
+        }
+        if size > maxHeaderBytes { throw .headerTooLarge }
+        var chunked = false
+        if let te = transferEncoding {
+            guard head.versionMinor == 1 else { throw .badRequest("Transfer-Encoding in HTTP/1.0") }
+            guard contentLength == nil else { throw .badRequest("both Content-Length and Transfer-Encoding") }
+            guard te.trimmingSpaces().lowercased() == "chunked" else {
+                throw .badRequest("Transfer-Encoding other than chunked")
+            }
+            chunked = true
+        }
+        guard hostCount <= 1 else { throw .badRequest("more than one Host header") }
+        if head.versionMinor == 1, hostCount == 0 { throw .badRequest("missing Host header") }
+        var host: String?
+        if let hostValue {
+            guard let h = HostName.normalise(hostValue) else { throw .badRequest("invalid Host header") }
+            host = h
+        }
+        // Absolute-form (RFC 9112 §3.2.2): accepted only when it names the same host; reduced to origin-form.
+        var target = Substring(head.target)
+        if !target.hasPrefix("/") {
+            let lower = target.prefix(8).lowercased()
+            let schemeLength = lower.hasPrefix("http://") ? 7 : (lower.hasPrefix("https://") ? 8 : 0)
+            guard schemeLength > 0 else { throw .badRequest("request target is not an absolute path") }
+            let rest = target.dropFirst(schemeLength)
+            let authorityEnd = rest.firstIndex(where: { $0 == "/" || $0 == "?" }) ?? rest.endIndex
+            let authority = rest[..<authorityEnd]
+            guard !authority.contains("@"), let absHost = HostName.normalise(String(authority)), absHost == host
+            else { throw .badRequest("absolute-form target names another host") }
+            target = rest[authorityEnd...]
+            if target.isEmpty || target.hasPrefix("?") { target = "/" + target }
+        }
+        let canonical: CanonicalTarget
+        do {
+            canonical = try CanonicalTarget.parse(String(target))
+        } catch {
+            throw .badRequest(error.rawValue)
+        }
+        let wantsClose = connectionClose || (head.versionMinor == 0 && !connectionKeepAlive)
+        return Outcome(
+            host: host, rawHost: hostValue, contentLength: contentLength, chunked: chunked, target: canonical,
+            expectContinue: expectContinue, wantsClose: wantsClose)
+    }
+}
+
+extension StringProtocol {
+    /// Trims spaces and horizontal tabs (optional whitespace, RFC 9110 §5.6.3).
+    func trimmingSpaces() -> Substring {
+        var s = Substring(self)
+        while let f = s.first, f == " " || f == "\t" { s.removeFirst() }
+        while let l = s.last, l == " " || l == "\t" { s.removeLast() }
+        return s
+    }
+}

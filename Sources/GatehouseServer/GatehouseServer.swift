@@ -1,0 +1,159 @@
+import GatehouseCore
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOExtras
+import NIOHTTP1
+import NIOPosix
+
+/// Binds the proxy listeners and the admin listener for one config snapshot, and shuts them down gracefully:
+/// stop accepting, let in-flight requests finish up to the grace period, then close what is left.
+public final class GatehouseServer: Sendable {
+    public let config: GatewayConfig
+    let group: EventLoopGroup
+    let runtime: ProxyRuntime
+    let logger: Logger
+    let quiesce: ServerQuiescingHelper
+    private let state = NIOLockedValueBox(State())
+    let readiness: Readiness
+
+    struct State {
+        var listeners: [Channel] = []
+        var admin: Channel?
+        /// Open client connections, so that what outlives the grace period can be closed.
+        var clients: [ObjectIdentifier: Channel] = [:]
+    }
+
+    /// Reports whether the process is ready for traffic (`/readyz`).
+    public final class Readiness: Sendable {
+        private let ready = NIOLockedValueBox(false)
+        public init() {}
+        public var isReady: Bool { ready.withLockedValue { $0 } }
+        func set(_ value: Bool) { ready.withLockedValue { $0 = value } }
+    }
+
+    public init(
+        config: GatewayConfig, group: EventLoopGroup, logger: Logger,
+        logHandlerFactory: @escaping @Sendable (String) -> LogHandler
+    ) throws(GatehouseStartupError) {
+        for (index, route) in config.routes.enumerated() where route.auth != .none {
+            throw GatehouseStartupError(
+                message:
+                    "routes[\(index)].auth: '\(route.auth.rawValue)' is not available in this build yet (only 'none'); refusing to start rather than serve the route unprotected"
+            )
+        }
+        self.config = config
+        self.group = group
+        self.logger = logger
+        let pools = PoolRegistry(
+            group: group, maxIdlePerTarget: config.server.upstreamMaxIdlePerLoop, idleTimeout: .seconds(30))
+        self.runtime = ProxyRuntime(
+            config: config, pools: pools,
+            accessLog: AccessLog(format: config.server.accessLog, makeHandler: logHandlerFactory), logger: logger)
+        self.quiesce = ServerQuiescingHelper(group: group)
+        self.readiness = Readiness()
+    }
+
+    /// The addresses actually bound (useful with port 0).
+    public var listeningAddresses: [SocketAddress] {
+        state.withLockedValue { $0.listeners.compactMap { $0.localAddress } }
+    }
+
+    public var adminAddress: SocketAddress? {
+        state.withLockedValue { $0.admin?.localAddress }
+    }
+
+    public var isReady: Bool { readiness.isReady }
+
+    /// Binds every listener. Throws (and binds nothing further) when an address cannot be bound.
+    public func start() async throws {
+        let runtime = self.runtime
+        let server = config.server
+        for address in server.listen {
+            let channel = try await ServerBootstrap(group: group)
+                .serverChannelOption(.backlog, value: 1024)
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .serverChannelInitializer { [quiesce] channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(quiesce.makeServerChannelHandler(channel: channel))
+                    }
+                }
+                .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+                .childChannelOption(.maxMessagesPerRead, value: 4)
+                .childChannelInitializer { [state] channel in
+                    let id = ObjectIdentifier(channel)
+                    state.withLockedValue { $0.clients[id] = channel }
+                    channel.closeFuture.whenComplete { _ in
+                        _ = state.withLockedValue { $0.clients.removeValue(forKey: id) }
+                    }
+                    return channel.eventLoop.makeCompletedFuture {
+                        try GatehouseServer.configureClientPipeline(channel, runtime: runtime)
+                    }
+                }
+                .bind(host: address.host, port: address.port).get()
+            state.withLockedValue { $0.listeners.append(channel) }
+            logger.info("listening", metadata: ["address": "\(channel.localAddress.map { "\($0)" } ?? "-")"])
+        }
+        if let adminAddress = server.adminListen {
+            let readiness = self.readiness
+            let channel = try await ServerBootstrap(group: group)
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .childChannelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.configureHTTPServerPipeline()
+                        try channel.pipeline.syncOperations.addHandler(AdminHandler(readiness: readiness))
+                    }
+                }
+                .bind(host: adminAddress.host, port: adminAddress.port).get()
+            state.withLockedValue { $0.admin = channel }
+            logger.info("admin listening", metadata: ["address": "\(channel.localAddress.map { "\($0)" } ?? "-")"])
+        }
+        readiness.set(true)
+    }
+
+    static func configureClientPipeline(_ channel: Channel, runtime: ProxyRuntime) throws {
+        let server = runtime.config.server
+        let timeouts = ConnectionTimeoutHandler(
+            requestHeader: TimeAmount(server.requestHeaderTimeout), idle: TimeAmount(server.idleTimeout))
+        let sync = channel.pipeline.syncOperations
+        try sync.addHandler(timeouts)
+        var limits = NIOHTTPDecoderLimitConfiguration()
+        limits.maxHeaderListSize = server.maxHeaderBytes
+        limits.maxHeaderFieldSize = server.maxHeaderBytes
+        limits.maxHeaderFieldCount = 1000
+        try sync.configureHTTPServerPipeline(
+            withPipeliningAssistance: true, withServerUpgrade: nil, withErrorHandling: false,
+            withOutboundHeaderValidation: true, withEncoderConfiguration: .init(),
+            withDecoderLimitConfiguration: limits)
+        try sync.addHandler(ProxyHandler(runtime: runtime, timeouts: timeouts))
+    }
+
+    /// Graceful shutdown: not ready, stop accepting, finish in-flight exchanges, close idle keep-alive
+    /// connections; after `grace`, close whatever is left.
+    public func shutdown(grace: TimeAmount? = nil) async {
+        readiness.set(false)
+        let grace = grace ?? TimeAmount(config.server.shutdownGrace)
+        let loop = group.next()
+        let promise = loop.makePromise(of: Void.self)
+        quiesce.initiateShutdown(promise: promise)
+        let timer = loop.scheduleTask(in: grace) {
+            promise.fail(ChannelError.ioOnClosedChannel)
+        }
+        do {
+            try await promise.futureResult.get()
+            timer.cancel()
+        } catch {
+            let remaining = state.withLockedValue { Array($0.clients.values) }
+            logger.warning("shutdown grace period over; closing remaining connections", metadata: ["connections": "\(remaining.count)"])
+            for channel in remaining { channel.close(promise: nil) }
+        }
+        let admin = state.withLockedValue { $0.admin }
+        try? await admin?.close()
+        runtime.pools.closeAll()
+    }
+}
+
+public struct GatehouseStartupError: Error, CustomStringConvertible, Sendable {
+    public let message: String
+    public var description: String { message }
+}

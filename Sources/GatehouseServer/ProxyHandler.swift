@@ -1,0 +1,586 @@
+import GatehouseCore
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+
+/// The imperative shell of one client connection: it runs the pure phases (sanitize, route, authorize, build
+/// the upstream request) on each request head and then streams the exchange between the client and a pooled
+/// upstream connection on the same event loop, with backpressure both ways.
+///
+/// Requests are handled one at a time (`HTTPServerPipelineHandler` queues pipelined ones). Reads from the
+/// client are held while the upstream is not writable or not yet connected; reads from the upstream are held
+/// while the client is not writable. Nothing buffers a whole body.
+final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundIn = HTTPServerResponsePart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    /// One request/response exchange.
+    final class Exchange {
+        let start: NIODeadline
+        let requestID: String
+        let method: String
+        let version: HTTPVersion
+        var path: String
+        var routeID = "-"
+        var upstreamDescription = "-"
+        var wantsClose: Bool
+        var requestComplete = false
+        var bodyBytes: Int64 = 0
+        var bodyLimit: Int64 = .max
+        var hasBody = false
+        var target: UpstreamTarget?
+        var upstreamHead: HTTPRequestHead?
+        var upstream: Channel?
+        var upstreamHandler: UpstreamHandler?
+        var reusedConnection = false
+        var retried = false
+        /// Parts received from the client before the upstream connection was ready.
+        var buffered: [HTTPServerRequestPart] = []
+        var responseStarted = false
+        var responseComplete = false
+        var status = 0
+        var responseBytes: Int64 = 0
+        var upstreamReusable = true
+        var closeAfterResponse = false
+        var responseTimer: Scheduled<Void>?
+        var error: String?
+
+        init(start: NIODeadline, requestID: String, method: String, version: HTTPVersion, path: String, wantsClose: Bool) {
+            self.start = start
+            self.requestID = requestID
+            self.method = method
+            self.version = version
+            self.path = path
+            self.wantsClose = wantsClose
+        }
+    }
+
+    let runtime: ProxyRuntime
+    let timeouts: ConnectionTimeoutHandler
+    private var context: ChannelHandlerContext?
+    private var peer: IPAddress?
+    private var peerText = "-"
+    private var peerTrusted = false
+    private var exchange: Exchange?
+    private var pendingRead = false
+    /// Set once the connection must not carry further requests.
+    private var closing = false
+
+    init(runtime: ProxyRuntime, timeouts: ConnectionTimeoutHandler) {
+        self.runtime = runtime
+        self.timeouts = timeouts
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        if let ip = context.channel.remoteAddress?.ipAddress {
+            peerText = ip
+            peer = IPAddress(ip)
+            peerTrusted = runtime.headerRules.isTrusted(peer)
+        }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+    }
+
+    var clientIsWritable: Bool { context?.channel.isWritable ?? false }
+
+    // MARK: client -> proxy
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            timeouts.headReceived()
+            receivedHead(head, context: context)
+        case .body(let buffer):
+            receivedBody(buffer, context: context)
+        case .end:
+            receivedEnd(context: context)
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        exchange?.upstreamHandler?.flush()
+        context.fireChannelReadComplete()
+    }
+
+    func read(context: ChannelHandlerContext) {
+        // While a request body is being forwarded, read from the client only when the upstream can take more.
+        if let e = exchange, !e.requestComplete, e.upstreamHead != nil {
+            guard let upstream = e.upstream, upstream.isWritable else {
+                pendingRead = true
+                return
+            }
+        }
+        context.read()
+    }
+
+    private func resumeClientReads() {
+        guard pendingRead, let context else { return }
+        pendingRead = false
+        context.read()
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable { exchange?.upstreamHandler?.resumeReading() }
+        context.fireChannelWritabilityChanged()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        if let exchange {
+            self.exchange = nil
+            exchange.responseTimer?.cancel()
+            if let upstream = exchange.upstream {
+                exchange.upstreamHandler?.delegate = nil
+                upstream.close(promise: nil)
+            }
+            if exchange.status == 0 { exchange.status = 499 }
+            exchange.error = exchange.error ?? "client_closed"
+            log(exchange)
+        }
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        // Parse errors from the HTTP decoder. Answer with a precise status when nothing was sent yet.
+        let mapped: GatehouseError
+        switch error {
+        case HTTPParserError.headerOverflow: mapped = .headerTooLarge
+        case let e as HTTPParserError: mapped = .badRequest("malformed HTTP request (\(e))")
+        default:
+            context.close(promise: nil)
+            return
+        }
+        if let exchange {
+            if exchange.responseStarted {
+                context.close(promise: nil)
+                return
+            }
+            // A framing error mid-body: fail the exchange.
+            abortUpstream(exchange)
+            respondLocally(mapped, exchange: exchange, context: context, forceClose: true)
+            return
+        }
+        let e = Exchange(
+            start: .now(), requestID: makeRequestID(), method: "-", version: .http1_1, path: "-", wantsClose: true)
+        exchange = e
+        respondLocally(mapped, exchange: e, context: context, forceClose: true)
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    // MARK: phases
+
+    private func receivedHead(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
+        let requestID =
+            head.headers.first(name: "x-request-id").flatMap { HeaderRules.acceptableRequestID($0) ? $0 : nil }
+            ?? makeRequestID()
+        let e = Exchange(
+            start: .now(), requestID: requestID, method: head.method.rawValue, version: head.version,
+            path: "-", wantsClose: !head.isKeepAlive)
+        exchange = e
+        if closing {
+            respondLocally(.shuttingDown, exchange: e, context: context, forceClose: true)
+            return
+        }
+        // 2. sanitize
+        let outcome: RequestValidation.Outcome
+        do {
+            outcome = try RequestValidation.validate(
+                head: .init(
+                    method: head.method.rawValue, target: head.uri, versionMajor: head.version.major,
+                    versionMinor: head.version.minor),
+                headers: head.headers, maxHeaderBytes: runtime.config.server.maxHeaderBytes)
+        } catch {
+            respondLocally(error, exchange: e, context: context, forceClose: true)
+            return
+        }
+        e.path = outcome.target.path
+        e.wantsClose = e.wantsClose || outcome.wantsClose
+        e.hasBody = outcome.chunked || (outcome.contentLength ?? 0) > 0
+        // 3. route
+        let route: RouteConfig
+        switch runtime.routes.match(host: outcome.host, path: outcome.target.path, method: head.method.rawValue) {
+        case .route(let index):
+            route = runtime.routes.routes[index]
+        case .methodNotAllowed(let allowed):
+            respondLocally(.methodNotAllowed(allowed: allowed), exchange: e, context: context, forceClose: e.hasBody)
+            return
+        case .notFound:
+            respondLocally(.notFound, exchange: e, context: context, forceClose: e.hasBody)
+            return
+        }
+        e.routeID = route.id
+        if outcome.target.hasEncodedSlash && !route.allowEncodedSlashes {
+            respondLocally(.encodedSlashNotAllowed, exchange: e, context: context, forceClose: e.hasBody)
+            return
+        }
+        e.bodyLimit = route.maxBodyBytes ?? runtime.config.server.maxBodyBytes
+        if let length = outcome.contentLength, length > e.bodyLimit {
+            respondLocally(.bodyTooLarge(limit: e.bodyLimit), exchange: e, context: context, forceClose: true)
+            return
+        }
+        // 5-6. authenticate and authorize
+        let permit: Permit
+        switch AccessPolicy.decide(route: route) {
+        case .permit(let p): permit = p
+        case .deny(let error):
+            respondLocally(error, exchange: e, context: context, forceClose: e.hasBody)
+            return
+        }
+        // 7. upstream request (requires the permit)
+        let upstreamHead = buildUpstreamHead(
+            head, outcome: outcome, route: route, permit: permit, requestID: requestID)
+        e.target = route.upstream
+        e.upstreamDescription = "\(route.upstream.host):\(route.upstream.port)"
+        e.upstreamHead = upstreamHead
+        if outcome.expectContinue {
+            // Gatehouse answers 100-continue itself once the request passed every check (as nginx does);
+            // the upstream never sees Expect.
+            context.writeAndFlush(
+                wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .continue))), promise: nil)
+        }
+        // 8. forward
+        acquireUpstream(for: e, context: context)
+    }
+
+    private func buildUpstreamHead(
+        _ head: HTTPRequestHead, outcome: RequestValidation.Outcome, route: RouteConfig, permit: Permit,
+        requestID: String
+    ) -> HTTPRequestHead {
+        let fields = runtime.headerRules.upstreamRequestHeaders(
+            from: head.headers,
+            context: .init(
+                peer: peer, peerTrusted: peerTrusted, scheme: runtime.scheme, rawHost: outcome.rawHost,
+                upstreamHost: route.upstream.hostHeader, preserveHost: route.preserveHost, requestID: requestID))
+        _ = permit
+        var headers = HTTPHeaders(fields)
+        if outcome.chunked { headers.add(name: "Transfer-Encoding", value: "chunked") }
+        let uri = route.upstream.basePath + outcome.target.forwardTarget
+        return HTTPRequestHead(version: .http1_1, method: head.method, uri: uri, headers: headers)
+    }
+
+    private func receivedBody(_ buffer: ByteBuffer, context: ChannelHandlerContext) {
+        guard let e = exchange else { return }
+        if e.upstreamHead == nil { return }  // answered locally: the rest of the body is discarded
+        e.bodyBytes += Int64(buffer.readableBytes)
+        if e.bodyBytes > e.bodyLimit {
+            abortUpstream(e)
+            if e.responseStarted {
+                context.close(promise: nil)
+            } else {
+                respondLocally(.bodyTooLarge(limit: e.bodyLimit), exchange: e, context: context, forceClose: true)
+            }
+            return
+        }
+        if let upstream = e.upstreamHandler, e.buffered.isEmpty {
+            upstream.send(.body(.byteBuffer(buffer)))
+        } else {
+            e.buffered.append(.body(buffer))
+        }
+    }
+
+    private func receivedEnd(context: ChannelHandlerContext) {
+        guard let e = exchange else { return }
+        e.requestComplete = true
+        if e.upstreamHead == nil {
+            // Answered locally and the body has now been read: the connection is clean again.
+            if e.responseComplete { finishLocal(e, context: context) }
+            return
+        }
+        if let upstream = e.upstreamHandler, e.buffered.isEmpty {
+            upstream.send(.end(nil))
+            upstream.flush()
+        } else {
+            e.buffered.append(.end(nil))
+        }
+        if e.responseComplete { completeExchange(e, context: context) }
+    }
+
+    // MARK: upstream connection
+
+    private func acquireUpstream(for e: Exchange, context: ChannelHandlerContext) {
+        guard let target = e.target else { return }
+        if !e.retried, let pool = runtime.pools.pool(for: context.eventLoop), let channel = pool.lease(target),
+            let handler = try? channel.pipeline.syncOperations.handler(type: UpstreamHandler.self)
+        {
+            e.reusedConnection = true
+            attach(channel, handler: handler, to: e, context: context)
+            return
+        }
+        e.reusedConnection = false
+        let bootstrap = ClientBootstrap(group: context.eventLoop)
+            .connectTimeout(runtime.connectTimeout)
+            .channelOption(.socketOption(.so_reuseaddr), value: 1)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHTTPClientHandlers()
+                    try channel.pipeline.syncOperations.addHandler(UpstreamHandler())
+                }
+            }
+        let connect: EventLoopFuture<Channel>
+        if let address = try? SocketAddress(ipAddress: target.host, port: target.port) {
+            connect = bootstrap.connect(to: address)
+        } else {
+            connect = bootstrap.connect(host: target.host, port: target.port)
+        }
+        connect.hop(to: context.eventLoop).assumeIsolated().whenComplete { [self] result in
+            guard let current = self.exchange, current === e, let context = self.context else {
+                if case .success(let channel) = result { channel.close(promise: nil) }
+                return
+            }
+            switch result {
+            case .success(let channel):
+                guard let handler = try? channel.pipeline.syncOperations.handler(type: UpstreamHandler.self) else {
+                    channel.close(promise: nil)
+                    self.failBeforeResponse(e, .upstreamProtocolError("pipeline"), context: context)
+                    return
+                }
+                self.attach(channel, handler: handler, to: e, context: context)
+            case .failure(let error):
+                let mapped: GatehouseError
+                if case ChannelError.connectTimeout = error {
+                    mapped = .upstreamConnectTimeout
+                } else {
+                    mapped = .upstreamConnectFailed("\(error)")
+                }
+                self.failBeforeResponse(e, mapped, context: context)
+            }
+        }
+    }
+
+    private func attach(_ channel: Channel, handler: UpstreamHandler, to e: Exchange, context: ChannelHandlerContext) {
+        guard let head = e.upstreamHead else { return }
+        e.upstream = channel
+        e.upstreamHandler = handler
+        handler.delegate = self
+        let target = e.target
+        let pools = runtime.pools
+        let loop = context.eventLoop
+        handler.onIdleClose = { [weak handler] in
+            guard let target, let pool = pools.pool(for: loop) else { return }
+            pool.remove(channel, target: target)
+            _ = handler
+        }
+        handler.send(.head(head))
+        let buffered = e.buffered
+        e.buffered = []
+        for part in buffered {
+            switch part {
+            case .body(let b): handler.send(.body(.byteBuffer(b)))
+            case .end: handler.send(.end(nil))
+            case .head: break
+            }
+        }
+        if e.retried && e.requestComplete && !e.hasBody {
+            handler.send(.end(nil))
+        }
+        handler.flush()
+        let timeout = runtime.responseTimeout
+        e.responseTimer = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [self] in
+            guard let current = self.exchange, current === e, !e.responseStarted, let context = self.context else {
+                return
+            }
+            self.abortUpstream(e)
+            self.failBeforeResponse(e, .upstreamResponseTimeout, context: context)
+        }
+        if channel.isWritable { resumeClientReads() }
+        // The upstream may have closed while idle in the pool, just before we leased it.
+        if !channel.isActive { upstreamClosed() }
+    }
+
+    /// Closes the exchange's upstream connection; it is never reused after an error.
+    private func abortUpstream(_ e: Exchange) {
+        e.responseTimer?.cancel()
+        e.upstreamReusable = false
+        if let upstream = e.upstream {
+            e.upstreamHandler?.delegate = nil
+            upstream.close(promise: nil)
+        }
+        e.upstream = nil
+        e.upstreamHandler = nil
+    }
+
+    private func failBeforeResponse(_ e: Exchange, _ error: GatehouseError, context: ChannelHandlerContext) {
+        e.upstreamHead = nil
+        respondLocally(error, exchange: e, context: context, forceClose: !e.requestComplete)
+    }
+
+    // MARK: UpstreamDelegate
+
+    func upstreamRead(_ part: HTTPClientResponsePart) {
+        guard let e = exchange, let context else { return }
+        switch part {
+        case .head(let head):
+            if head.status.code >= 100 && head.status.code < 200 { return }  // interim responses are not relayed
+            e.responseTimer?.cancel()
+            e.responseStarted = true
+            e.status = Int(head.status.code)
+            if !head.isKeepAlive { e.upstreamReusable = false }
+            var fields = HeaderRules.clientResponseHeaders(from: head.headers)
+            fields.append(("X-Request-Id", e.requestID))
+            var headers = HTTPHeaders(fields)
+            if e.version.minor == 0 && !headers.contains(name: "content-length") {
+                // An HTTP/1.0 client can only find the end of a body of unknown length by the close.
+                e.closeAfterResponse = true
+            }
+            if e.wantsClose || e.closeAfterResponse || closing {
+                headers.replaceOrAdd(name: "Connection", value: "close")
+            } else if e.version.minor == 0 {
+                headers.replaceOrAdd(name: "Connection", value: "keep-alive")
+            }
+            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: e.version, status: head.status, headers: headers))), promise: nil)
+        case .body(let buffer):
+            e.responseBytes += Int64(buffer.readableBytes)
+            context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+        case .end:
+            e.responseComplete = true
+            if e.requestComplete {
+                completeExchange(e, context: context)
+            } else {
+                // The upstream answered before the body was fully sent: finish the response, then close both
+                // connections (the rest of the body is unread and the upstream connection is out of step).
+                e.upstreamReusable = false
+                e.closeAfterResponse = true
+                completeExchange(e, context: context)
+            }
+        }
+    }
+
+    func upstreamReadComplete() {
+        context?.flush()
+    }
+
+    func upstreamWritabilityChanged(isWritable: Bool) {
+        if isWritable { resumeClientReads() }
+    }
+
+    func upstreamClosed() {
+        guard let e = exchange, let context else { return }
+        if e.responseComplete { return }
+        e.upstream = nil
+        e.upstreamHandler = nil
+        e.upstreamReusable = false
+        if !e.responseStarted {
+            // A pooled connection the upstream closed as we reused it: retry once on a fresh one when nothing
+            // of a body could have been consumed.
+            if e.reusedConnection && !e.retried && !e.hasBody {
+                e.retried = true
+                e.responseTimer?.cancel()
+                acquireUpstream(for: e, context: context)
+                return
+            }
+            failBeforeResponse(e, .upstreamClosed, context: context)
+        } else {
+            // Truncated response: the client cannot be told in-band; close so it sees the truncation.
+            e.error = "upstream_closed_mid_response"
+            closing = true
+            log(e)
+            exchange = nil
+            context.close(promise: nil)
+        }
+    }
+
+    func upstreamFailed(_ error: Error) {
+        guard let e = exchange else { return }
+        e.upstreamReusable = false
+        upstreamClosed()
+    }
+
+    // MARK: completion
+
+    private func completeExchange(_ e: Exchange, context: ChannelHandlerContext) {
+        e.responseTimer?.cancel()
+        if let upstream = e.upstream, let handler = e.upstreamHandler {
+            handler.delegate = nil
+            e.upstream = nil
+            e.upstreamHandler = nil
+            if e.upstreamReusable, e.requestComplete, let target = e.target,
+                let pool = runtime.pools.pool(for: context.eventLoop)
+            {
+                pool.release(upstream, target: target)
+            } else {
+                upstream.close(promise: nil)
+            }
+        }
+        let close = e.wantsClose || e.closeAfterResponse || closing
+        exchange = nil
+        log(e)
+        pendingRead = false
+        if close {
+            closing = true
+            context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
+                context.close(promise: nil)
+            }
+        } else {
+            timeouts.becameIdle()
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        }
+    }
+
+    /// Sends an error response produced by Gatehouse itself (via the one error mapping).
+    private func respondLocally(
+        _ error: GatehouseError, exchange e: Exchange, context: ChannelHandlerContext, forceClose: Bool
+    ) {
+        let response = HTTPErrorResponse.make(for: error)
+        e.status = response.status
+        e.error = error.reason
+        if case .upstreamConnectFailed = error { e.error = error.reason }
+        var headers = HTTPHeaders(response.headers)
+        let body = context.channel.allocator.buffer(string: response.body)
+        headers.add(name: "Content-Type", value: "text/plain; charset=utf-8")
+        headers.add(name: "Content-Length", value: String(body.readableBytes))
+        headers.add(name: "X-Request-Id", value: e.requestID)
+        let close = forceClose || response.closeConnection || e.wantsClose || closing
+        if close { headers.add(name: "Connection", value: "close") }
+        e.closeAfterResponse = close
+        e.responseStarted = true
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: e.version, status: .init(statusCode: response.status), headers: headers))), promise: nil)
+        context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+        e.responseComplete = true
+        if close || e.requestComplete || !e.hasBody {
+            finishLocal(e, context: context)
+        }
+        // else: keep reading (and discarding) the body; finishLocal runs at its end.
+    }
+
+    private func finishLocal(_ e: Exchange, context: ChannelHandlerContext) {
+        e.responseTimer?.cancel()
+        exchange = nil
+        log(e)
+        pendingRead = false
+        if e.closeAfterResponse {
+            closing = true
+            context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
+                context.close(promise: nil)
+            }
+        } else {
+            timeouts.becameIdle()
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        }
+    }
+
+    private func log(_ e: Exchange) {
+        let micros = (NIODeadline.now() - e.start).nanoseconds / 1000
+        runtime.accessLog.record(
+            AccessLogEntry(
+                requestID: e.requestID, client: peerText, method: e.method, path: e.path, route: e.routeID,
+                status: e.status, bytes: e.responseBytes, upstream: e.upstreamDescription, durationMicros: micros,
+                error: e.error))
+    }
+
+    private func makeRequestID() -> String {
+        var rng = SystemRandomNumberGenerator()
+        let a = rng.next() as UInt64
+        let b = rng.next() as UInt64
+        let ha = String(a, radix: 16)
+        let hb = String(b, radix: 16)
+        return String(repeating: "0", count: 16 - ha.count) + ha + String(repeating: "0", count: 16 - hb.count) + hb
+    }
+}

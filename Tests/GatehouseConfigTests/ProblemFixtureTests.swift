@@ -1,0 +1,312 @@
+import Testing
+
+/// One failing document per rule, each asserting the exact problem text (file:line:column: path: message).
+@Suite struct ProblemFixtureTests {
+    struct Fixture: CustomTestStringConvertible, Sendable {
+        var rule: String
+        var yaml: String
+        var expected: String
+        var environment: [String: String] = [:]
+        var testDescription: String { rule }
+    }
+
+    static let fixtures: [Fixture] = [
+        // Document level.
+        Fixture(
+            rule: "empty document", yaml: "",
+            expected: "test.yaml:1:1: the document is empty (expected version: 1 and routes)"),
+        Fixture(
+            rule: "comments only", yaml: "# nothing\n",
+            expected: "test.yaml:1:1: the document is empty (expected version: 1 and routes)"),
+        Fixture(rule: "root is not a mapping", yaml: "- 1\n- 2\n", expected: "test.yaml:1:1: expected a mapping"),
+        Fixture(
+            rule: "YAML syntax error",
+            yaml: "version: 1\nroutes: [\n",
+            expected:
+                "test.yaml:3:1: invalid YAML: did not find expected node content (while parsing a flow node at line 3, column 1)"
+        ),
+        Fixture(
+            rule: "version missing",
+            yaml: "routes:\n  - id: app\n    upstream: http://127.0.0.1:3000\n    auth: none\n",
+            expected: "test.yaml:1:1: version: required"),
+        Fixture(
+            rule: "version unsupported",
+            yaml: "version: 2\nroutes:\n  - id: app\n    upstream: http://127.0.0.1:3000\n    auth: none\n",
+            expected: "test.yaml:1:10: version: unsupported version, expected 1"),
+        Fixture(rule: "routes missing", yaml: "version: 1\n", expected: "test.yaml:1:1: routes: required"),
+        Fixture(rule: "routes null", yaml: "version: 1\nroutes:\n", expected: "test.yaml:2:8: routes: required"),
+        Fixture(
+            rule: "routes empty", yaml: "version: 1\nroutes: []\n",
+            expected: "test.yaml:2:9: routes: expected at least one route"),
+        Fixture(
+            rule: "routes not a list", yaml: "version: 1\nroutes: {}\n",
+            expected: "test.yaml:2:9: routes: expected a list"),
+        Fixture(
+            rule: "route not a mapping", yaml: "version: 1\nroutes: [app]\n",
+            expected: "test.yaml:2:10: routes[0]: expected a mapping"),
+        Fixture(
+            rule: "unknown top-level key", yaml: document(top: "extra: 1"),
+            expected: "test.yaml:6:1: extra: unknown key"),
+        Fixture(
+            rule: "duplicate top-level key",
+            yaml: "version: 1\nversion: 1\nroutes:\n  - id: app\n    upstream: http://127.0.0.1:3000\n    auth: none\n",
+            expected: "test.yaml:2:1: version: duplicate key (first defined at line 1)"),
+        Fixture(
+            rule: "providers not supported", yaml: document(top: "providers: []"),
+            expected: "test.yaml:6:1: providers: not supported yet (tracked in issue 3/4)"),
+        Fixture(
+            rule: "session not supported", yaml: document(top: "session: {}"),
+            expected: "test.yaml:6:1: session: not supported yet (tracked in issue 3/4)"),
+        Fixture(
+            rule: "login not supported", yaml: document(top: "login: {}"),
+            expected: "test.yaml:6:1: login: not supported yet (tracked in issue 3/4)"),
+
+        // server
+        Fixture(
+            rule: "server not a mapping", yaml: document(server: "server: [1]\n"),
+            expected: "test.yaml:2:9: server: expected a mapping"),
+        Fixture(
+            rule: "unknown server key", yaml: document(server: "server:\n  listn: [\"127.0.0.1:8080\"]\n"),
+            expected: "test.yaml:3:3: server.listn: unknown key"),
+        Fixture(
+            rule: "duplicate server key", yaml: document(server: "server:\n  workers: 2\n  workers: 4\n"),
+            expected: "test.yaml:4:3: server.workers: duplicate key (first defined at line 3)"),
+        Fixture(
+            rule: "duplicate quoted key", yaml: document(server: "server:\n  \"workers\": 2\n  workers: 4\n"),
+            expected: "test.yaml:4:3: server.workers: duplicate key (first defined at line 3)"),
+        Fixture(
+            rule: "listen not a list", yaml: document(server: "server:\n  listen: \"127.0.0.1:8080\"\n"),
+            expected: "test.yaml:3:11: server.listen: expected a list"),
+        Fixture(
+            rule: "listen empty", yaml: document(server: "server:\n  listen: []\n"),
+            expected: "test.yaml:3:11: server.listen: expected at least one address"),
+        Fixture(
+            rule: "listen IPv6 without brackets", yaml: document(server: "server:\n  listen: [\"::1:8080\"]\n"),
+            expected: "test.yaml:3:12: server.listen[0]: expected host:port (IPv6 as [::1]:8080)"),
+        Fixture(
+            rule: "listen without port", yaml: document(server: "server:\n  listen: [localhost]\n"),
+            expected: "test.yaml:3:12: server.listen[0]: expected host:port (IPv6 as [::1]:8080)"),
+        Fixture(
+            rule: "listen port out of range", yaml: document(server: "server:\n  listen: [\"0.0.0.0:65536\"]\n"),
+            expected: "test.yaml:3:12: server.listen[0]: expected host:port (IPv6 as [::1]:8080)"),
+        Fixture(
+            rule: "listen bad IPv4", yaml: document(server: "server:\n  listen: [\"300.1.1.1:80\"]\n"),
+            expected: "test.yaml:3:12: server.listen[0]: expected host:port (IPv6 as [::1]:8080)"),
+        Fixture(
+            rule: "listen duplicate",
+            yaml: document(server: "server:\n  listen: [\"127.0.0.1:80\", \"127.0.0.1:80\"]\n"),
+            expected: "test.yaml:3:28: server.listen[1]: duplicate address (same as server.listen[0])"),
+        Fixture(
+            rule: "admin_listen invalid", yaml: document(server: "server:\n  admin_listen: nope\n"),
+            expected: "test.yaml:3:17: server.admin_listen: expected host:port (IPv6 as [::1]:8080), null or off"),
+        Fixture(
+            rule: "admin_listen same as listen",
+            yaml: document(server: "server:\n  listen: [\"127.0.0.1:80\"]\n  admin_listen: \"127.0.0.1:80\"\n"),
+            expected: "test.yaml:4:17: server.admin_listen: same address as server.listen[0]"),
+        Fixture(
+            rule: "workers zero", yaml: document(server: "server:\n  workers: 0\n"),
+            expected: "test.yaml:3:12: server.workers: expected auto or an integer from 1 to 256"),
+        Fixture(
+            rule: "workers too many", yaml: document(server: "server:\n  workers: 257\n"),
+            expected: "test.yaml:3:12: server.workers: expected auto or an integer from 1 to 256"),
+        Fixture(
+            rule: "trusted proxy not a CIDR",
+            yaml: document(server: "server:\n  trusted_proxies: [10.0.0.0/8, 10.0.0.0/33]\n"),
+            expected: "test.yaml:3:33: server.trusted_proxies[1]: expected a CIDR such as 10.0.0.0/8 or fd00::/8"),
+        Fixture(
+            rule: "max_header_bytes out of range",
+            yaml: document(server: "server:\n  limits:\n    max_header_bytes: 512B\n"),
+            expected: "test.yaml:4:23: server.limits.max_header_bytes: must be between 1KiB and 1MiB"),
+        Fixture(
+            rule: "max_body_bytes not a size", yaml: document(server: "server:\n  limits:\n    max_body_bytes: 16M\n"),
+            expected: "test.yaml:4:21: server.limits.max_body_bytes: expected a size such as 4096, 512KiB or 16MiB"),
+        Fixture(
+            rule: "unknown limits key", yaml: document(server: "server:\n  limits:\n    max_uri_bytes: 8KiB\n"),
+            expected: "test.yaml:4:5: server.limits.max_uri_bytes: unknown key"),
+        Fixture(
+            rule: "duration without unit", yaml: document(server: "server:\n  timeouts:\n    idle: 75\n"),
+            expected: "test.yaml:4:11: server.timeouts.idle: expected a duration such as 30s, 5m, 1h30m or 250ms"),
+        Fixture(
+            rule: "timeout zero", yaml: document(server: "server:\n  timeouts:\n    upstream_connect: 0s\n"),
+            expected: "test.yaml:4:23: server.timeouts.upstream_connect: must be greater than 0"),
+        Fixture(
+            rule: "timeouts not a mapping", yaml: document(server: "server:\n  timeouts: 30s\n"),
+            expected: "test.yaml:3:13: server.timeouts: expected a mapping"),
+        Fixture(
+            rule: "access log format", yaml: document(server: "server:\n  access_log:\n    format: text\n"),
+            expected: "test.yaml:4:13: server.access_log.format: expected json, logfmt or off"),
+        Fixture(
+            rule: "max_idle_per_loop range",
+            yaml: document(server: "server:\n  upstream:\n    max_idle_per_loop: 10001\n"),
+            expected: "test.yaml:4:24: server.upstream.max_idle_per_loop: expected an integer from 0 to 10000"),
+        Fixture(
+            rule: "tls not supported", yaml: document(server: "server:\n  tls:\n    listen: [\"0.0.0.0:8443\"]\n"),
+            expected: "test.yaml:3:3: server.tls: not supported yet (TLS/HTTP/2 are tracked in issue 5)"),
+        Fixture(
+            rule: "http2 not supported", yaml: document(server: "server:\n  http2: {cleartext: false}\n"),
+            expected: "test.yaml:3:3: server.http2: not supported yet (TLS/HTTP/2 are tracked in issue 5)"),
+
+        // identity_headers
+        Fixture(
+            rule: "identity header name", yaml: document(top: "identity_headers:\n  \"X User\": user"),
+            expected: "test.yaml:7:3: identity_headers.X User: not a valid HTTP header name"),
+        Fixture(
+            rule: "identity header claim", yaml: document(top: "identity_headers:\n  X-User: sub/x"),
+            expected:
+                "test.yaml:7:11: identity_headers.X-User: expected an identity field: user, email, groups, preferred_username or a claim name (letters, digits, _ and .)"
+        ),
+        Fixture(
+            rule: "identity header reserved", yaml: document(top: "identity_headers:\n  Host: user"),
+            expected: "test.yaml:7:3: identity_headers.Host: reserved header, cannot carry identity"),
+        Fixture(
+            rule: "identity header case-insensitive duplicate",
+            yaml: document(top: "identity_headers:\n  X-User: user\n  x-user: email"),
+            expected:
+                "test.yaml:8:3: identity_headers.x-user: same header as X-User (header names are case-insensitive)"),
+        Fixture(
+            rule: "identity headers not a mapping", yaml: document(top: "identity_headers: [user]"),
+            expected: "test.yaml:6:19: identity_headers: expected a mapping"),
+
+        // routes[]
+        Fixture(
+            rule: "unknown route key", yaml: document(route: "    timeout: 5s\n"),
+            expected: "test.yaml:6:5: routes[0].timeout: unknown key"),
+        Fixture(
+            rule: "route id missing",
+            yaml: "version: 1\nroutes:\n  - upstream: http://127.0.0.1:3000\n    auth: none\n",
+            expected: "test.yaml:3:5: routes[0].id: required"),
+        Fixture(
+            rule: "route id not a string",
+            yaml: "version: 1\nroutes:\n  - id: [a]\n    upstream: http://127.0.0.1:3000\n    auth: none\n",
+            expected: "test.yaml:3:9: routes[0].id: expected a string"),
+        Fixture(
+            rule: "route id characters",
+            yaml: "version: 1\nroutes:\n  - id: my app\n    upstream: http://127.0.0.1:3000\n    auth: none\n",
+            expected: "test.yaml:3:9: routes[0].id: expected 1 to 64 letters, digits, '-', '_' or '.'"),
+        Fixture(
+            rule: "route id duplicate",
+            yaml: document(
+                route:
+                    "    match: {path: /a}\n  - id: app\n    match: {path: /b}\n    upstream: http://127.0.0.1:3001\n    auth: none\n"
+            ),
+            expected: "test.yaml:7:9: routes[1].id: duplicate route id 'app' (already used by routes[0])"),
+        Fixture(
+            rule: "same match twice",
+            yaml: document(route: "  - id: other\n    upstream: http://127.0.0.1:3001\n    auth: none\n"),
+            expected: "test.yaml:6:5: routes[1].match: same match as routes[0], so this route is never used"),
+        Fixture(
+            rule: "upstream missing", yaml: "version: 1\nroutes:\n  - id: app\n    auth: none\n",
+            expected: "test.yaml:3:5: routes[0].upstream: required"),
+        Fixture(
+            rule: "upstream not http",
+            yaml: "version: 1\nroutes:\n  - id: app\n    upstream: ftp://127.0.0.1\n    auth: none\n",
+            expected: "test.yaml:4:15: routes[0].upstream: not an http(s) URL"),
+        Fixture(
+            rule: "upstream with query",
+            yaml: "version: 1\nroutes:\n  - id: app\n    upstream: http://h/?a=b\n    auth: none\n",
+            expected: "test.yaml:4:15: routes[0].upstream: not an http(s) URL"),
+        Fixture(
+            rule: "auth missing", yaml: "version: 1\nroutes:\n  - id: app\n    upstream: http://127.0.0.1:3000\n",
+            expected: "test.yaml:3:5: routes[0].auth: required: none, jwt or session (deny by default)"),
+        Fixture(
+            rule: "auth null",
+            yaml: "version: 1\nroutes:\n  - id: app\n    upstream: http://127.0.0.1:3000\n    auth:\n",
+            expected: "test.yaml:5:10: routes[0].auth: required: none, jwt or session (deny by default)"),
+        Fixture(
+            rule: "auth unknown",
+            yaml: "version: 1\nroutes:\n  - id: app\n    upstream: http://127.0.0.1:3000\n    auth: basic\n",
+            expected: "test.yaml:5:11: routes[0].auth: expected none, jwt or session"),
+        Fixture(
+            rule: "boolean yes refused", yaml: document(route: "    preserve_host: yes\n"),
+            expected: "test.yaml:6:20: routes[0].preserve_host: expected true or false"),
+        Fixture(
+            rule: "boolean on refused", yaml: document(route: "    allow_encoded_slashes: on\n"),
+            expected: "test.yaml:6:28: routes[0].allow_encoded_slashes: expected true or false"),
+        Fixture(
+            rule: "route body limit", yaml: document(route: "    max_body_bytes: lots\n"),
+            expected: "test.yaml:6:21: routes[0].max_body_bytes: expected a size such as 4096, 512KiB or 16MiB"),
+        Fixture(
+            rule: "route allow not supported", yaml: document(route: "    allow: {any_group: [staff]}\n"),
+            expected: "test.yaml:6:5: routes[0].allow: not supported yet (tracked in issue 3/5)"),
+        Fixture(
+            rule: "route providers not supported", yaml: document(route: "    providers: [corp]\n"),
+            expected: "test.yaml:6:5: routes[0].providers: not supported yet (tracked in issue 3/5)"),
+        Fixture(
+            rule: "route identity_headers not supported", yaml: document(route: "    identity_headers: {}\n"),
+            expected: "test.yaml:6:5: routes[0].identity_headers: not supported yet (tracked in issue 3/5)"),
+        Fixture(
+            rule: "route pass_access_token not supported", yaml: document(route: "    pass_access_token: false\n"),
+            expected: "test.yaml:6:5: routes[0].pass_access_token: not supported yet (tracked in issue 3/5)"),
+        Fixture(
+            rule: "route websocket not supported", yaml: document(route: "    websocket: true\n"),
+            expected: "test.yaml:6:5: routes[0].websocket: not supported yet (tracked in issue 3/5)"),
+
+        // routes[].match
+        Fixture(
+            rule: "match not a mapping", yaml: document(route: "    match: /api\n"),
+            expected: "test.yaml:6:12: routes[0].match: expected a mapping"),
+        Fixture(
+            rule: "unknown match key", yaml: document(route: "    match: {prefix: /api}\n"),
+            expected: "test.yaml:6:13: routes[0].match.prefix: unknown key"),
+        Fixture(
+            rule: "match host invalid", yaml: document(route: "    match: {host: \"exa mple.com\"}\n"),
+            expected: "test.yaml:6:19: routes[0].match.host: not a host name or *.suffix pattern"),
+        Fixture(
+            rule: "match host with port", yaml: document(route: "    match: {host: \"example.com:8080\"}\n"),
+            expected: "test.yaml:6:19: routes[0].match.host: not a host name or *.suffix pattern"),
+        Fixture(
+            rule: "match host bad wildcard", yaml: document(route: "    match: {host: \"*example.com\"}\n"),
+            expected: "test.yaml:6:19: routes[0].match.host: not a host name or *.suffix pattern"),
+        Fixture(
+            rule: "match path relative", yaml: document(route: "    match: {path: api}\n"),
+            expected: "test.yaml:6:19: routes[0].match.path: must start with /"),
+        Fixture(
+            rule: "match path dot segment", yaml: document(route: "    match: {path: /a/../b}\n"),
+            expected: "test.yaml:6:19: routes[0].match.path: must not contain . or .. segments"),
+        Fixture(
+            rule: "match path empty segment", yaml: document(route: "    match: {path: /a//b}\n"),
+            expected: "test.yaml:6:19: routes[0].match.path: must not contain empty segments (//)"),
+        Fixture(
+            rule: "match path percent", yaml: document(route: "    match: {path: /a%2Fb}\n"),
+            expected: "test.yaml:6:19: routes[0].match.path: must not contain %-escapes (write the decoded path)"),
+        Fixture(
+            rule: "match path query", yaml: document(route: "    match: {path: \"/a?b\"}\n"),
+            expected: "test.yaml:6:19: routes[0].match.path: must not contain a query or fragment (? or #)"),
+        Fixture(
+            rule: "match path space", yaml: document(route: "    match: {path: \"/a b\"}\n"),
+            expected: "test.yaml:6:19: routes[0].match.path: contains a character that is not allowed in a URL path"),
+        Fixture(
+            rule: "methods lower case", yaml: document(route: "    match: {methods: [GET, post]}\n"),
+            expected: "test.yaml:6:28: routes[0].match.methods[1]: expected an upper-case method such as GET"),
+        Fixture(
+            rule: "methods empty", yaml: document(route: "    match: {methods: []}\n"),
+            expected:
+                "test.yaml:6:22: routes[0].match.methods: expected at least one method (omit the key to allow any method)"
+        ),
+
+        // Interpolation
+        Fixture(
+            rule: "unset variable",
+            yaml: "version: 1\nroutes:\n  - id: app\n    upstream: ${UPSTREAM}\n    auth: none\n",
+            expected: "test.yaml:4:15: routes[0].upstream: environment variable UPSTREAM is not set"),
+        Fixture(
+            rule: "unterminated reference",
+            yaml: "version: 1\nroutes:\n  - id: app\n    upstream: http://${HOST\n    auth: none\n",
+            expected: "test.yaml:4:15: routes[0].upstream: unterminated ${ (missing })"),
+        Fixture(
+            rule: "invalid variable name",
+            yaml: "version: 1\nroutes:\n  - id: app\n    upstream: \"${UP STREAM}\"\n    auth: none\n",
+            expected:
+                "test.yaml:4:15: routes[0].upstream: invalid environment variable reference ${UP STREAM} (use ${NAME} or ${NAME:-default})"
+        ),
+        Fixture(
+            rule: "interpolated value is typed", yaml: document(server: "server:\n  workers: ${WORKERS}\n"),
+            expected: "test.yaml:3:12: server.workers: expected auto or an integer from 1 to 256",
+            environment: ["WORKERS": "many"]),
+    ]
+
+    @Test(arguments: fixtures)
+    func reportsExactProblem(fixture: Fixture) {
+        #expect(problems(fixture.yaml, environment: fixture.environment) == [fixture.expected])
+    }
+}
