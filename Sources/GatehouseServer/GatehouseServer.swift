@@ -2,7 +2,6 @@ import GatehouseCore
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
-import NIOExtras
 import NIOHTTP1
 import NIOPosix
 
@@ -13,15 +12,16 @@ public final class GatehouseServer: Sendable {
     let group: EventLoopGroup
     let runtime: ProxyRuntime
     let logger: Logger
-    let quiesce: ServerQuiescingHelper
     private let state = NIOLockedValueBox(State())
     let readiness: Readiness
 
     struct State {
         var listeners: [Channel] = []
         var admin: Channel?
-        /// Open client connections, so that what outlives the grace period can be closed.
+        /// Open client connections: told to quiesce on shutdown, closed when they outlive the grace period.
         var clients: [ObjectIdentifier: Channel] = [:]
+        var draining = false
+        var drained: EventLoopPromise<Void>?
     }
 
     /// Reports whether the process is ready for traffic (`/readyz`).
@@ -50,7 +50,6 @@ public final class GatehouseServer: Sendable {
         self.runtime = ProxyRuntime(
             config: config, pools: pools,
             accessLog: AccessLog(format: config.server.accessLog, makeHandler: logHandlerFactory), logger: logger)
-        self.quiesce = ServerQuiescingHelper(group: group)
         self.readiness = Readiness()
     }
 
@@ -73,18 +72,23 @@ public final class GatehouseServer: Sendable {
             let channel = try await ServerBootstrap(group: group)
                 .serverChannelOption(.backlog, value: 1024)
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-                .serverChannelInitializer { [quiesce] channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHandler(quiesce.makeServerChannelHandler(channel: channel))
-                    }
-                }
                 .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
                 .childChannelOption(.maxMessagesPerRead, value: 4)
                 .childChannelInitializer { [state] channel in
                     let id = ObjectIdentifier(channel)
-                    state.withLockedValue { $0.clients[id] = channel }
+                    let draining = state.withLockedValue { s in
+                        if !s.draining { s.clients[id] = channel }
+                        return s.draining
+                    }
+                    if draining { return channel.close() }
                     channel.closeFuture.whenComplete { _ in
-                        _ = state.withLockedValue { $0.clients.removeValue(forKey: id) }
+                        let done = state.withLockedValue { s -> EventLoopPromise<Void>? in
+                            s.clients.removeValue(forKey: id)
+                            guard s.draining, s.clients.isEmpty else { return nil }
+                            defer { s.drained = nil }
+                            return s.drained
+                        }
+                        done?.succeed()
                     }
                     return channel.eventLoop.makeCompletedFuture {
                         try GatehouseServer.configureClientPipeline(channel, runtime: runtime)
@@ -92,7 +96,7 @@ public final class GatehouseServer: Sendable {
                 }
                 .bind(host: address.host, port: address.port).get()
             state.withLockedValue { $0.listeners.append(channel) }
-            logger.info("listening", metadata: ["address": "\(channel.localAddress.map { "\($0)" } ?? "-")"])
+            logger.info("listening", metadata: ["address": "\(address.host):\(channel.localAddress?.port ?? 0)"])
         }
         if let adminAddress = server.adminListen {
             let readiness = self.readiness
@@ -106,7 +110,7 @@ public final class GatehouseServer: Sendable {
                 }
                 .bind(host: adminAddress.host, port: adminAddress.port).get()
             state.withLockedValue { $0.admin = channel }
-            logger.info("admin listening", metadata: ["address": "\(channel.localAddress.map { "\($0)" } ?? "-")"])
+            logger.info("admin listening", metadata: ["address": "\(adminAddress.host):\(channel.localAddress?.port ?? 0)"])
         }
         readiness.set(true)
     }
@@ -133,23 +137,39 @@ public final class GatehouseServer: Sendable {
     public func shutdown(grace: TimeAmount? = nil) async {
         readiness.set(false)
         let grace = grace ?? TimeAmount(config.server.shutdownGrace)
+        // 1. stop accepting
+        let listeners = state.withLockedValue { s in
+            defer { s.listeners = [] }
+            return s.listeners
+        }
+        for listener in listeners { try? await listener.close() }
+        // 2. ask every open connection to finish its exchange and close (HTTPServerPipelineHandler does this on
+        //    ChannelShouldQuiesceEvent: idle ones close now, busy ones after their response)
         let loop = group.next()
         let promise = loop.makePromise(of: Void.self)
-        quiesce.initiateShutdown(promise: promise)
-        let timer = loop.scheduleTask(in: grace) {
-            promise.fail(ChannelError.ioOnClosedChannel)
+        let clients = state.withLockedValue { s -> [Channel] in
+            s.draining = true
+            if s.clients.isEmpty { promise.succeed() } else { s.drained = promise }
+            return Array(s.clients.values)
         }
+        for channel in clients {
+            channel.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
+        }
+        // 3. wait for them, up to the grace period
+        let timer = loop.scheduleTask(in: grace) { promise.fail(ChannelError.ioOnClosedChannel) }
         do {
             try await promise.futureResult.get()
             timer.cancel()
         } catch {
             let remaining = state.withLockedValue { Array($0.clients.values) }
-            logger.warning("shutdown grace period over; closing remaining connections", metadata: ["connections": "\(remaining.count)"])
-            for channel in remaining { channel.close(promise: nil) }
+            logger.warning(
+                "shutdown grace period over; closing remaining connections",
+                metadata: ["connections": "\(remaining.count)"])
+            for channel in remaining { try? await channel.close() }
         }
         let admin = state.withLockedValue { $0.admin }
         try? await admin?.close()
-        runtime.pools.closeAll()
+        await runtime.pools.closeAll()
     }
 }
 

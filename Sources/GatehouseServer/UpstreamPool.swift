@@ -90,10 +90,10 @@ final class PoolRegistry: Sendable {
         pools[ObjectIdentifier(loop)]?.value
     }
 
-    func closeAll() {
+    /// Closes every idle upstream connection, on each pool's own loop.
+    func closeAll() async {
         for (_, bound) in pools {
-            let loop = bound.eventLoop
-            loop.execute { bound.value.closeAll() }
+            try? await bound.eventLoop.submit { bound.value.closeAll() }.get()
         }
     }
 }

@@ -123,13 +123,29 @@ func runGatehouse(config: GatewayConfig, banner: String?) async throws {
     LoggingSystem.bootstrap(factory)
     let logger = Logger(label: "gatehouse")
     let group = MultiThreadedEventLoopGroup(numberOfThreads: config.server.workers ?? System.coreCount)
+    // The server (and its quiescing helper) must be gone before the event loops shut down.
+    let outcome = await serve(config: config, group: group, logger: logger, factory: factory, banner: banner)
+    try await group.shutdownGracefully()
+    if case .failure(let message) = outcome {
+        FileHandle.standardError.write(Data("gatehouse: \(message)\n".utf8))
+        throw ExitCode(1)
+    }
+}
+
+enum ServeOutcome {
+    case stopped
+    case failure(String)
+}
+
+private func serve(
+    config: GatewayConfig, group: EventLoopGroup, logger: Logger, factory: @escaping @Sendable (String) -> LogHandler,
+    banner: String?
+) async -> ServeOutcome {
     let server: GatehouseServer
     do {
         server = try GatehouseServer(config: config, group: group, logger: logger, logHandlerFactory: factory)
     } catch {
-        FileHandle.standardError.write(Data("gatehouse: \(error)\n".utf8))
-        try await group.shutdownGracefully()
-        throw ExitCode(1)
+        return .failure("\(error)")
     }
     let service = GatehouseService(server: server) { _ in
         if let banner { FileHandle.standardOutput.write(Data((banner + "\n").utf8)) }
@@ -139,10 +155,8 @@ func runGatehouse(config: GatewayConfig, banner: String?) async throws {
             services: [.init(service: service)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
     do {
         try await serviceGroup.run()
+        return .stopped
     } catch {
-        logger.error("gatehouse stopped", metadata: ["error": "\(error)"])
-        try await group.shutdownGracefully()
-        throw ExitCode(1)
+        return .failure("\(error)")
     }
-    try await group.shutdownGracefully()
 }

@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Foundation
 import GatehouseCore
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 import Testing
@@ -304,32 +305,57 @@ import Testing
         #expect(ctext.hasPrefix("HTTP/1.1 200 ") && cclosed)
     }
 
-    @Test func adminEndpointsAndGracefulShutdown() async throws {
-        let silentUntilTold = try await Upstream()
-        let gh = try await Harness.start(routes: [route("app", upstream: silentUntilTold.target)])
+    @Test func adminEndpoints() async throws {
+        let up = try await Upstream()
+        let gh = try await Harness.start(routes: [route("app", upstream: up.target)])
+        defer { Task { await gh.stop(); await up.stop() } }
         let admin = "http://127.0.0.1:\(gh.adminPort ?? 0)"
         #expect(try await get(admin + "/healthz").0 == 200)
         #expect(try await get(admin + "/readyz").0 == 200)
         #expect(try await get(admin + "/nope").0 == 404)
-        // An in-flight 16 MiB download keeps streaming through shutdown and completes.
-        let inflight = Task {
-            let r = try await HTTPClient.shared.execute(
-                HTTPClientRequest(url: gh.base + "/bytes/\(16 << 20)"), timeout: .seconds(60))
-            var n = 0
-            for try await part in r.body { n += part.readableBytes }
-            return n
-        }
+    }
+
+    @Test func gracefulShutdownDrainsInFlightRequests() async throws {
+        let gate = try await GatedUpstream()
+        let gh = try await Harness.start(routes: [route("app", upstream: gate.target)])
         // an idle keep-alive connection is closed by the shutdown
         let idle = try RawClient(port: gh.port)
-        idle.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-        #expect(idle.readResponses(1).first?.status == 200)
-        await gh.server.shutdown(grace: .seconds(10))
-        #expect(!gh.server.isReady)
+        let inflight = Task {
+            let c = try RawClient(port: gh.port)
+            c.send("GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+            return c.readResponses(1).first
+        }
+        var arrivals = gate.arrivals.makeAsyncIterator()
+        _ = await arrivals.next()
+        let finished = NIOLockedValueBox(false)
+        let shutdown = Task {
+            await gh.server.shutdown(grace: .seconds(20))
+            finished.withLockedValue { $0 = true }
+        }
         #expect(idle.readToClose().closed)
-        #expect(try await inflight.value == 16 << 20)
-        // no longer accepting
-        #expect((try? RawClient(port: gh.port)) == nil)
+        #expect(!finished.withLockedValue { $0 }, "shutdown finished while a request was in flight")
+        gate.release()
+        let response = try await inflight.value
+        #expect(response?.status == 200 && response?.body == "done")
+        await shutdown.value
+        #expect(!gh.server.isReady)
+        #expect((try? RawClient(port: gh.port)) == nil, "still accepting after shutdown")
         try? await gh.group.shutdownGracefully()
-        await silentUntilTold.stop()
+        await gate.stop()
+    }
+
+    @Test func shutdownGraceExpiryClosesStragglers() async throws {
+        let gate = try await GatedUpstream()
+        let gh = try await Harness.start(routes: [route("app", upstream: gate.target)])
+        let c = try RawClient(port: gh.port)
+        c.send("GET /never HTTP/1.1\r\nHost: x\r\n\r\n")
+        var arrivals = gate.arrivals.makeAsyncIterator()
+        _ = await arrivals.next()
+        let start = ContinuousClock.now
+        await gh.server.shutdown(grace: .milliseconds(300))
+        #expect(ContinuousClock.now - start < .seconds(5))
+        #expect(c.readToClose().closed)
+        try? await gh.group.shutdownGracefully()
+        await gate.stop()
     }
 }

@@ -241,3 +241,61 @@ func residentBytes() -> Int {
     guard fields.count > 1, let pages = Int(fields[1]) else { return 0 }
     return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
 }
+
+/// An upstream that holds every request until `release()`: it reports each arrival on `arrivals`.
+final class GatedUpstream: Sendable {
+    let channel: Channel
+    let group: MultiThreadedEventLoopGroup
+    let arrivals: AsyncStream<Void>
+    private let waiting: NIOLockedValueBox<[Channel]>
+
+    init() async throws {
+        group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let (stream, continuation) = AsyncStream<Void>.makeStream()
+        arrivals = stream
+        let box = NIOLockedValueBox<[Channel]>([])
+        waiting = box
+        channel = try await ServerBootstrap(group: group)
+            .childChannelInitializer { ch in
+                ch.eventLoop.makeCompletedFuture {
+                    try ch.pipeline.syncOperations.addHandler(GateHandler(onRequest: {
+                        box.withLockedValue { $0.append(ch) }
+                        continuation.yield()
+                    }))
+                }
+            }
+            .bind(host: "127.0.0.1", port: 0).get()
+    }
+
+    var target: UpstreamTarget { UpstreamTarget(scheme: .http, host: "127.0.0.1", port: channel.localAddress?.port ?? 0) }
+
+    func release() {
+        let channels = waiting.withLockedValue { w in
+            defer { w = [] }
+            return w
+        }
+        for ch in channels {
+            let bytes = ByteBuffer(string: "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\ndone")
+            ch.writeAndFlush(bytes, promise: nil)
+        }
+    }
+
+    func stop() async {
+        try? await channel.close()
+        try? await group.shutdownGracefully()
+    }
+}
+
+final class GateHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    let onRequest: () -> Void
+    private var seen: [UInt8] = []
+    init(onRequest: @escaping () -> Void) { self.onRequest = onRequest }
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        seen += Array(unwrapInboundIn(data).readableBytesView)
+        if seen.count >= 4, seen.suffix(4).elementsEqual([13, 10, 13, 10]) {
+            seen = []
+            onRequest()
+        }
+    }
+}
