@@ -15,6 +15,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
     ],
     targets: [
         // Pure domain: request view, canonical path, routes, policy, header rules, errors. No NIO, no Yams.
@@ -24,11 +25,23 @@ let package = Package(
             name: "GatehouseConfig",
             dependencies: ["GatehouseCore", .product(name: "Yams", package: "Yams")]
         ),
+        // JWT verification, key sets, verified-token cache. Network only through the KeySource protocol.
+        .target(
+            name: "GatehouseAuth",
+            dependencies: [
+                "GatehouseCore",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "CryptoExtras", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // Listeners, HTTP/1.1 pipeline runner, upstream pool, admin listener, services.
         .target(
             name: "GatehouseServer",
             dependencies: [
-                "GatehouseCore",
+                "GatehouseCore", "GatehouseAuth",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -41,13 +54,21 @@ let package = Package(
         .executableTarget(
             name: "gatehouse",
             dependencies: [
-                "GatehouseServer", "GatehouseConfig", "GatehouseCore",
+                "GatehouseServer", "GatehouseConfig", "GatehouseCore", "GatehouseAuth",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         .testTarget(name: "GatehouseCoreTests", dependencies: ["GatehouseCore"]),
+        .testTarget(
+            name: "GatehouseAuthTests",
+            dependencies: [
+                "GatehouseAuth", "GatehouseCore",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "CryptoExtras", package: "swift-crypto"),
+            ]
+        ),
         .testTarget(name: "GatehouseConfigTests", dependencies: ["GatehouseConfig", "GatehouseCore"]),
         .testTarget(
             name: "GatehouseServerTests",

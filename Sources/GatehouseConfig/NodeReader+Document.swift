@@ -2,7 +2,7 @@ import GatehouseCore
 import Yams
 
 extension NodeReader {
-    static let documentKeys: Set<String> = ["version", "server", "identity_headers", "routes"]
+    static let documentKeys: Set<String> = ["version", "server", "providers", "identity_headers", "routes"]
 
     /// Reads the whole document. The result is only meaningful when no problem was reported.
     mutating func readDocument(_ root: Node?) -> GatewayConfig {
@@ -23,7 +23,11 @@ extension NodeReader {
         if let node = fields.value("identity_headers") {
             config.identityHeaders = readIdentityHeaders(node, path: "identity_headers")
         }
-        config.routes = readRoutes(fields)
+        var declared = DeclaredProviders()
+        if let node = fields.value("providers") {
+            (config.providers, declared) = readProviders(node, path: "providers")
+        }
+        config.routes = readRoutes(fields, providers: declared)
         return config
     }
 

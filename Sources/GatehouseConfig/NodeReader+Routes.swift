@@ -5,11 +5,12 @@ import Yams
 /// a route never becomes public because a line was forgotten).
 extension NodeReader {
     static let routeKeys: Set<String> = [
-        "id", "match", "upstream", "auth", "preserve_host", "max_body_bytes", "allow_encoded_slashes",
+        "id", "match", "upstream", "auth", "preserve_host", "max_body_bytes", "allow_encoded_slashes", "providers",
+        "allow", "identity_headers", "pass_access_token",
     ]
     static let matchKeys: Set<String> = ["host", "path", "methods"]
 
-    mutating func readRoutes(_ document: Fields) -> [RouteConfig] {
+    mutating func readRoutes(_ document: Fields, providers: DeclaredProviders) -> [RouteConfig] {
         guard let node = document.node("routes") else {
             report("required", at: "routes", .start)
             return []
@@ -26,7 +27,7 @@ extension NodeReader {
         var seen = SeenRoutes()
         var routes: [RouteConfig] = []
         for (index, item) in items.enumerated() {
-            if let route = readRoute(item, index: index, seen: &seen) {
+            if let route = readRoute(item, index: index, providers: providers, seen: &seen) {
                 routes.append(route)
             }
         }
@@ -39,7 +40,9 @@ extension NodeReader {
         var matches: [String: Int] = [:]
     }
 
-    private mutating func readRoute(_ node: Node, index: Int, seen: inout SeenRoutes) -> RouteConfig? {
+    private mutating func readRoute(
+        _ node: Node, index: Int, providers: DeclaredProviders, seen: inout SeenRoutes
+    ) -> RouteConfig? {
         let path = "routes[\(index)]"
         guard let fields = readMapping(node, path: path, section: .route, known: Self.routeKeys) else { return nil }
 
@@ -79,12 +82,13 @@ extension NodeReader {
         } else {
             valid = false
         }
+        var auth: AuthMode?
         if let authNode = fields.value("auth") {
             let expectation = "expected none, jwt or session"
-            if let mode = choice(
+            auth = choice(
                 authNode, path: fields.path("auth"), [AuthMode.none, .jwt, .session], expectation: expectation)
-            {
-                route.auth = mode
+            if let auth {
+                route.auth = auth
             } else {
                 valid = false
             }
@@ -103,6 +107,7 @@ extension NodeReader {
         if let node = fields.value("allow_encoded_slashes") {
             route.allowEncodedSlashes = bool(node, path: fields.path("allow_encoded_slashes")) ?? false
         }
+        readRouteAuthorization(fields, auth: auth, providers: providers, into: &route)
 
         guard valid else { return nil }
         let matchKey = [
@@ -183,19 +188,6 @@ extension NodeReader {
             methods.insert(text)
         }
         return valid ? methods : nil
-    }
-
-    /// A value that must be present and not null; reports "required" at the key (or the mapping) otherwise.
-    private mutating func required(_ fields: Fields, _ key: String) -> Node? {
-        guard let node = fields.node(key) else {
-            report("required", at: fields.path(key), node: fields.mapping)
-            return nil
-        }
-        guard !node.isNull else {
-            report("required", at: fields.path(key), node: node)
-            return nil
-        }
-        return node
     }
 
     /// `HostPattern.parse`, refusing a port: a route matches host names, and `Host` ports are ignored.

@@ -81,4 +81,57 @@ extension NodeReader {
         }
         return value
     }
+
+    /// A string that is not empty. A null is refused too (where null means "default", callers check first).
+    mutating func nonEmptyString(_ node: Node, path: String) -> String? {
+        guard !node.isNull else {
+            report("expected a string", at: path, node: node)
+            return nil
+        }
+        guard let text = string(node, path: path) else { return nil }
+        guard !text.isEmpty else {
+            report("must not be empty", at: path, node: node)
+            return nil
+        }
+        return text
+    }
+
+    /// A list of non-empty strings, each also passing `check` (which returns the problem, or nil). Returns nil
+    /// when anything was reported.
+    mutating func strings(_ node: Node, path: String, check: (String) -> String? = { _ in nil }) -> [String]? {
+        guard let items = list(node, path: path) else { return nil }
+        var values: [String] = []
+        for (index, item) in items.enumerated() {
+            let itemPath = "\(path)[\(index)]"
+            guard let text = nonEmptyString(item, path: itemPath) else { continue }
+            if let problem = check(text) {
+                report(problem, at: itemPath, node: item)
+                continue
+            }
+            values.append(text)
+        }
+        return values.count == items.count ? values : nil
+    }
+
+    /// A scalar value kept as written (`true`, `42` and `acme` all stay text); null and collections are refused.
+    mutating func scalarText(_ node: Node, path: String, expected: String) -> String? {
+        guard !node.isNull else {
+            report(expected, at: path, node: node)
+            return nil
+        }
+        return string(node, path: path, expected: expected)
+    }
+
+    /// The bytes of the file whose path is the string at `node`. An unreadable file is a problem at `path`
+    /// that gives the reason only: the content of a secret file never appears in a message.
+    mutating func secretFile(_ node: Node, path: String) -> [UInt8]? {
+        guard let filePath = nonEmptyString(node, path: path) else { return nil }
+        do {
+            return try readFile(filePath)
+        } catch {
+            let reason = (error as? ConfigLoader.FileReadError)?.reason ?? String(describing: error)
+            report("cannot read file: \(reason)", at: path, node: node)
+            return nil
+        }
+    }
 }

@@ -10,12 +10,18 @@ struct NodeReader {
     let environment: [String: String]
     /// Keys renamed by `DocumentComposer` to get past Yams' duplicate check: position -> original name.
     let renamedKeys: [TextPosition: String]
+    /// Reads the secret files named by `*_file` keys (injected so that tests need no files).
+    let readFile: (String) throws -> [UInt8]
     private var collected: [ConfigProblem] = []
 
-    init(file: String, environment: [String: String], renamedKeys: [TextPosition: String] = [:]) {
+    init(
+        file: String, environment: [String: String], renamedKeys: [TextPosition: String] = [:],
+        readFile: @escaping (String) throws -> [UInt8]
+    ) {
         self.file = file
         self.environment = environment
         self.renamedKeys = renamedKeys
+        self.readFile = readFile
     }
 
     /// The problems in document order; problems at the same position keep the order they were found in.
@@ -102,5 +108,18 @@ struct NodeReader {
             report(error.description, at: path, node: node)
             return nil
         }
+    }
+
+    /// A value that must be present and not null; reports "required" at the key (or the mapping) otherwise.
+    mutating func required(_ fields: Fields, _ key: String) -> Node? {
+        guard let node = fields.node(key) else {
+            report("required", at: fields.path(key), node: fields.mapping)
+            return nil
+        }
+        guard !node.isNull else {
+            report("required", at: fields.path(key), node: node)
+            return nil
+        }
+        return node
     }
 }

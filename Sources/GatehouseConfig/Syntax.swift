@@ -1,5 +1,5 @@
 /// Pure lexical checks for configuration values that are not numbers: header names, method tokens, claim
-/// names, route ids and route path prefixes.
+/// names and paths, scopes, route ids and route path prefixes.
 enum Syntax {
     /// RFC 9110 section 5.6.2 `token`: one or more tchar.
     static func isToken(_ text: String) -> Bool {
@@ -17,6 +17,24 @@ enum Syntax {
     static func isClaimName(_ text: String) -> Bool {
         guard !text.isEmpty, !text.hasPrefix("."), !text.hasSuffix("."), !text.contains("..") else { return false }
         return text.utf8.allSatisfy { isAlphaNumeric($0) || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: ".") }
+    }
+
+    /// A claim of a provider's tokens: a claim name, or a dotted path into nested objects
+    /// (`realm_access.roles`); each segment is one or more letters, digits, `_`, `:` or `-`.
+    static func isClaimPath(_ text: String) -> Bool {
+        let segments = text.split(separator: ".", omittingEmptySubsequences: false)
+        return segments.allSatisfy { segment in
+            !segment.isEmpty
+                && segment.utf8.allSatisfy {
+                    isAlphaNumeric($0) || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: ":") || $0 == UInt8(ascii: "-")
+                }
+        }
+    }
+
+    /// An OAuth scope value (RFC 6749 section 3.3): `scope-token = 1*( %x21 / %x23-5B / %x5D-7E )`, so no
+    /// space (the separator), `"` or `\`.
+    static func isScopeToken(_ text: String) -> Bool {
+        !text.isEmpty && text.utf8.allSatisfy { $0 >= 0x21 && $0 <= 0x7E && $0 != 0x22 && $0 != 0x5C }
     }
 
     /// A route id: 1 to 64 letters, digits, `-`, `_` or `.` (it appears in logs and metric labels).

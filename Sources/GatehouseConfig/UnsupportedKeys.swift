@@ -1,6 +1,6 @@
 /// Keys that CONFIG.md (the version 1 contract) defines but this build does not implement yet.
 ///
-/// They are refused rather than ignored: silently ignoring `allow:` or `tls:` would run a gateway that is
+/// They are refused rather than ignored: silently ignoring `session:` or `tls:` would run a gateway that is
 /// less strict than its operator believes. Enabling a feature means deleting its line here and reading the
 /// key in the matching `NodeReader+Section.swift`.
 enum UnsupportedKeys {
@@ -10,25 +10,20 @@ enum UnsupportedKeys {
     }
 
     private static let tlsAndHTTP2 = "not supported yet (TLS/HTTP/2 are tracked in issue 5)"
-    private static let identityProviders = "not supported yet (tracked in issue 3/4)"
-    private static let routeAuthorization = "not supported yet (tracked in issue 3/5)"
+    private static let browserLogin = "not supported yet (browser login is tracked in issue 4)"
+    private static let websocket = "not supported yet (tracked in issue 5)"
 
     static let all: [Section: [String: String]] = [
         .document: [
-            "providers": identityProviders,
-            "session": identityProviders,
-            "login": identityProviders,
+            "session": browserLogin,
+            "login": browserLogin,
         ],
         .server: [
             "tls": tlsAndHTTP2,
             "http2": tlsAndHTTP2,
         ],
         .route: [
-            "providers": routeAuthorization,
-            "allow": routeAuthorization,
-            "identity_headers": routeAuthorization,
-            "pass_access_token": routeAuthorization,
-            "websocket": routeAuthorization,
+            "websocket": websocket
         ],
     ]
 

@@ -3,12 +3,23 @@
 public enum GatehouseError: Error, Sendable, Equatable {
     // client
     case badRequest(String)
+    case expectationFailed
     case headerTooLarge
     case bodyTooLarge(limit: Int64)
     case notFound
     case methodNotAllowed(allowed: [String])
     case encodedSlashNotAllowed
     case authNotSupported(AuthMode)
+    /// No credentials on a protected route (RFC 6750 §3.1: no error attribute).
+    case noCredentials
+    /// Credentials present but not acceptable (bad signature, expired, wrong audience, ...).
+    case invalidToken(String)
+    /// A malformed authentication request (two Authorization headers, token in the query string, ...).
+    case invalidAuthRequest(String)
+    /// Authenticated but not allowed by the route's rules.
+    case forbidden(reason: String, insufficientScope: Bool)
+    /// The provider's keys are not available yet (never fetched).
+    case keysUnavailable
     // upstream
     case upstreamConnectFailed(String)
     case upstreamConnectTimeout
@@ -22,8 +33,10 @@ public enum GatehouseError: Error, Sendable, Equatable {
 
     public var source: Source {
         switch self {
-        case .badRequest, .headerTooLarge, .bodyTooLarge, .notFound, .methodNotAllowed, .encodedSlashNotAllowed:
+        case .badRequest, .expectationFailed, .headerTooLarge, .bodyTooLarge, .notFound, .methodNotAllowed, .encodedSlashNotAllowed,
+            .noCredentials, .invalidToken, .invalidAuthRequest, .forbidden:
             return .client
+        case .keysUnavailable: return .identityProvider
         case .authNotSupported: return .config
         case .upstreamConnectFailed, .upstreamConnectTimeout, .upstreamResponseTimeout, .upstreamProtocolError,
             .upstreamClosed:
@@ -36,12 +49,18 @@ public enum GatehouseError: Error, Sendable, Equatable {
     public var reason: String {
         switch self {
         case .badRequest: return "bad_request"
+        case .expectationFailed: return "expectation_failed"
         case .headerTooLarge: return "header_too_large"
         case .bodyTooLarge: return "body_too_large"
         case .notFound: return "no_route"
         case .methodNotAllowed: return "method_not_allowed"
         case .encodedSlashNotAllowed: return "encoded_slash"
         case .authNotSupported: return "auth_mode_unsupported"
+        case .noCredentials: return "no_credentials"
+        case .invalidToken: return "invalid_token"
+        case .invalidAuthRequest: return "invalid_request"
+        case .forbidden: return "forbidden"
+        case .keysUnavailable: return "keys_unavailable"
         case .upstreamConnectFailed: return "upstream_connect_failed"
         case .upstreamConnectTimeout: return "upstream_connect_timeout"
         case .upstreamResponseTimeout: return "upstream_timeout"
@@ -65,11 +84,21 @@ public struct HTTPErrorResponse: Sendable, Equatable {
             && a.headers.map { $0.0 + ":" + $0.1 } == b.headers.map { $0.0 + ":" + $0.1 }
     }
 
+    /// `Bearer realm="gatehouse", error="...", error_description="..."` (RFC 6750 §3). The description is one
+    /// of Gatehouse's own constant phrases; quotes and backslashes are dropped defensively all the same.
+    static func bearerChallenge(error: String, description: String) -> String {
+        let safe = String(description.unicodeScalars.filter { $0.value >= 0x20 && $0.value < 0x7F && $0 != "\"" && $0 != "\\" })
+        return "Bearer realm=\"gatehouse\", error=\"\(error)\", error_description=\"\(safe)\""
+    }
+
     /// The single mapping from the error family to HTTP.
     public static func make(for error: GatehouseError) -> HTTPErrorResponse {
         switch error {
         case .badRequest(let why):
             return HTTPErrorResponse(status: 400, headers: [], body: "bad request: \(why)\n", closeConnection: true)
+        case .expectationFailed:
+            return HTTPErrorResponse(
+                status: 417, headers: [], body: "only Expect: 100-continue is supported\n", closeConnection: true)
         case .headerTooLarge:
             return HTTPErrorResponse(
                 status: 431, headers: [], body: "request header fields too large\n", closeConnection: true)
@@ -88,6 +117,29 @@ public struct HTTPErrorResponse: Sendable, Equatable {
         case .authNotSupported(let mode):
             return HTTPErrorResponse(
                 status: 500, headers: [], body: "auth mode \(mode.rawValue) is not available in this build\n",
+                closeConnection: false)
+        case .noCredentials:
+            return HTTPErrorResponse(
+                status: 401, headers: [("WWW-Authenticate", "Bearer realm=\"gatehouse\"")],
+                body: "authentication required\n", closeConnection: false)
+        case .invalidToken(let why):
+            return HTTPErrorResponse(
+                status: 401,
+                headers: [("WWW-Authenticate", bearerChallenge(error: "invalid_token", description: why))],
+                body: "invalid token: \(why)\n", closeConnection: false)
+        case .invalidAuthRequest(let why):
+            return HTTPErrorResponse(
+                status: 400,
+                headers: [("WWW-Authenticate", bearerChallenge(error: "invalid_request", description: why))],
+                body: "bad request: \(why)\n", closeConnection: false)
+        case .forbidden(let why, let insufficientScope):
+            let headers =
+                insufficientScope
+                ? [("WWW-Authenticate", bearerChallenge(error: "insufficient_scope", description: why))] : []
+            return HTTPErrorResponse(status: 403, headers: headers, body: "forbidden: \(why)\n", closeConnection: false)
+        case .keysUnavailable:
+            return HTTPErrorResponse(
+                status: 503, headers: [("Retry-After", "5")], body: "identity provider keys not available yet\n",
                 closeConnection: false)
         case .upstreamConnectFailed, .upstreamConnectTimeout:
             return HTTPErrorResponse(status: 502, headers: [], body: "upstream unavailable\n", closeConnection: false)

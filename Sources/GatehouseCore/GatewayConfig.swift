@@ -2,11 +2,16 @@
 /// re-parsed: every field is already a typed value (durations, sizes, URLs, header names, CIDRs).
 public struct GatewayConfig: Sendable, Equatable {
     public var server: ServerConfig
+    public var providers: [ProviderConfig]
     public var identityHeaders: [IdentityHeader]
     public var routes: [RouteConfig]
 
-    public init(server: ServerConfig, identityHeaders: [IdentityHeader], routes: [RouteConfig]) {
+    public init(
+        server: ServerConfig, providers: [ProviderConfig] = [], identityHeaders: [IdentityHeader],
+        routes: [RouteConfig]
+    ) {
         self.server = server
+        self.providers = providers
         self.identityHeaders = identityHeaders
         self.routes = routes
     }
@@ -162,6 +167,12 @@ public struct UpstreamTarget: Sendable, Hashable, CustomStringConvertible {
         let defaultPort = scheme == .http ? 80 : 443
         var base = String(path)
         while base.hasSuffix("/") { base.removeLast() }
+        // The base path is pasted in front of every forwarded path: it must already be canonical.
+        if !base.isEmpty {
+            guard let canonical = try? CanonicalTarget.parse(base), canonical.path == base, canonical.query == nil,
+                !canonical.hasEncodedSlash
+            else { return nil }
+        }
         return UpstreamTarget(scheme: scheme, host: host, port: port ?? defaultPort, basePath: base)
     }
 }
@@ -216,12 +227,24 @@ public struct RouteConfig: Sendable, Equatable {
     public var maxBodyBytes: Int64?
     /// Opt-in: keep `%2F` (encoded slash) in paths of this route instead of refusing them with 400.
     public var allowEncodedSlashes: Bool
+    /// Provider ids whose tokens this route accepts; nil = every provider.
+    public var providers: [String]?
+    public var allow: AllowRules
+    /// Per-route additions to and overrides of the global identity headers (matched by normalised name).
+    public var identityHeaders: [IdentityHeader]
+    /// Forward the bearer token upstream in `Authorization`; otherwise Gatehouse removes it on jwt routes.
+    public var passAccessToken: Bool
 
     public init(
         id: String, host: HostPattern? = nil, pathPrefix: String = "/", methods: Set<String>? = nil,
         upstream: UpstreamTarget, auth: AuthMode, preserveHost: Bool = false, maxBodyBytes: Int64? = nil,
-        allowEncodedSlashes: Bool = false
+        allowEncodedSlashes: Bool = false, providers: [String]? = nil, allow: AllowRules = AllowRules(),
+        identityHeaders: [IdentityHeader] = [], passAccessToken: Bool = false
     ) {
+        self.providers = providers
+        self.allow = allow
+        self.identityHeaders = identityHeaders
+        self.passAccessToken = passAccessToken
         self.id = id
         self.host = host
         self.pathPrefix = pathPrefix

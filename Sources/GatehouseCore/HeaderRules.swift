@@ -36,6 +36,11 @@ public struct HeaderRules: Sendable {
         hopByHop.contains(n) || n.hasPrefix("proxy-")
     }
 
+    /// Headers whose non-canonical spellings are dropped rather than forwarded.
+    static let aliasSensitive: Set<String> = [
+        "content-length", "host", "authorization", "cookie", "content-type", "x-request-id",
+    ]
+
     /// Names a `Connection` header may not remove: message framing and the target host are Gatehouse's to set.
     static let notNominable: Set<String> = ["host", "content-length", "transfer-encoding"]
 
@@ -89,6 +94,11 @@ public struct HeaderRules: Sendable {
             let n = HeaderRules.normalise(name)
             if HeaderRules.isHopByHop(normalised: n) || nominated.contains(n) { continue }
             if managedIdentityNames.contains(n) || n.hasPrefix("x-auth-request-") { continue }
+            // An alias spelling (`Content_Length`, `Authorization.`) of a header with a meaning to the upstream
+            // could be read as the real one by a server that maps `_` to `-` (CGI, WSGI): never forward it.
+            if HeaderRules.aliasSensitive.contains(n), name.utf8.count != n.utf8.count || name.lowercased() != n {
+                continue
+            }
             switch n {
             case "host", "x-request-id", "expect":
                 continue

@@ -3,10 +3,13 @@
 public struct Permit: Sendable {
     public let routeID: String
     public let authMode: AuthMode
+    /// The authenticated caller; nil only on `auth: none` routes.
+    public let identity: Identity?
 
-    fileprivate init(routeID: String, authMode: AuthMode) {
+    fileprivate init(routeID: String, authMode: AuthMode, identity: Identity?) {
         self.routeID = routeID
         self.authMode = authMode
+        self.identity = identity
     }
 }
 
@@ -15,14 +18,63 @@ public enum AccessDecision: Sendable {
     case deny(GatehouseError)
 }
 
-/// The authorization phase. Deny by default: a mode this build cannot evaluate never yields a permit.
+/// The authorization phase (pure). Deny by default: a protected route without an identity never yields a
+/// permit, and every `allow` condition must hold.
 public enum AccessPolicy {
-    public static func decide(route: RouteConfig) -> AccessDecision {
+    public static func decide(route: RouteConfig, identity: Identity?) -> AccessDecision {
         switch route.auth {
         case .none:
-            return .permit(Permit(routeID: route.id, authMode: .none))
+            return .permit(Permit(routeID: route.id, authMode: .none, identity: nil))
         case .jwt, .session:
-            return .deny(.authNotSupported(route.auth))
+            guard let identity else { return .deny(.noCredentials) }
+            if let failure = check(route.allow, identity: identity) {
+                return .deny(failure)
+            }
+            return .permit(Permit(routeID: route.id, authMode: route.auth, identity: identity))
         }
+    }
+
+    /// Returns the first failed condition as a 403, or nil when every condition holds.
+    static func check(_ allow: AllowRules, identity: Identity) -> GatehouseError? {
+        if !allow.anyGroup.isEmpty, !allow.anyGroup.contains(where: identity.groups.contains) {
+            return .forbidden(reason: "not in any allowed group", insufficientScope: false)
+        }
+        if !allow.allGroups.isEmpty, !allow.allGroups.allSatisfy(identity.groups.contains) {
+            return .forbidden(reason: "not in every required group", insufficientScope: false)
+        }
+        if !allow.emails.isEmpty || !allow.emailDomains.isEmpty {
+            guard let email = identity.email, let domain = emailDomain(email) else {
+                return .forbidden(reason: "no valid email", insufficientScope: false)
+            }
+            let lower = email.lowercased()
+            let byEmail = allow.emails.contains { $0.lowercased() == lower }
+            let byDomain = allow.emailDomains.contains { $0.lowercased() == domain }
+            if !byEmail && !byDomain {
+                return .forbidden(reason: "email not allowed", insufficientScope: false)
+            }
+        }
+        if !allow.scopes.isEmpty, !allow.scopes.allSatisfy(identity.scopes.contains) {
+            return .forbidden(reason: "missing required scope", insufficientScope: true)
+        }
+        for (path, required) in allow.claims.sorted(by: { $0.key < $1.key }) {
+            guard let value = identity.claims.lookup(path: path) else {
+                return .forbidden(reason: "required claim missing", insufficientScope: false)
+            }
+            let matches: Bool
+            if case .array(let items) = value {
+                matches = items.contains { $0.scalarText == required }
+            } else {
+                matches = value.scalarText == required
+            }
+            if !matches { return .forbidden(reason: "required claim value not present", insufficientScope: false) }
+        }
+        return nil
+    }
+
+    /// The lower-cased domain of an address with exactly one `@` and non-empty parts; nil otherwise.
+    public static func emailDomain(_ email: String) -> String? {
+        let parts = email.split(separator: "@", omittingEmptySubsequences: false)
+        guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else { return nil }
+        return parts[1].lowercased()
     }
 }

@@ -85,7 +85,9 @@ public enum RequestValidation {
                 guard transferEncoding == nil else { throw .badRequest("duplicate Transfer-Encoding") }
                 transferEncoding = value
             case 6 where name.lowercased() == "expect":
-                guard value.lowercased() == "100-continue" else { throw .badRequest("unsupported Expect") }
+                // RFC 9110 §10.1.1: ignored in HTTP/1.0; anything but 100-continue is 417.
+                guard head.versionMinor == 1 else { break }
+                guard value.lowercased() == "100-continue" else { throw .expectationFailed }
                 expectContinue = true
             case 10 where name.lowercased() == "connection":
                 for token in value.split(separator: ",") {

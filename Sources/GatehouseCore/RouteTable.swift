@@ -30,11 +30,14 @@ public struct RouteTable: Sendable {
     }
 
     /// `host` is the normalised Host (nil when the request had none, which only HTTP/1.0 allows).
+    ///
+    /// The most specific match by host and path decides; a method list only chooses among routes of that same
+    /// rank. A request whose best-matching routes all exclude its method gets 405: it never falls through to a
+    /// less specific route (which would turn `methods: [GET]` on `/admin` into "POST /admin goes to `/`").
     public func match(host: String?, path: String, method: String) -> Match {
         var best: Int?
-        var bestLength = -1
-        var blockedMethods: Set<String> = []
-        var blockedLength = -1
+        var bestRank = -1
+        var blocked: Set<String> = []
         for (index, route) in routes.enumerated() {
             if let pattern = route.host {
                 guard let host, pattern.matches(host) else { continue }
@@ -47,23 +50,22 @@ public struct RouteTable: Sendable {
             case nil: tier = 0
             }
             // Host tier first, then prefix length: one comparable rank.
-            let length = tier << 20 + (route.pathPrefix == "/" ? 0 : route.pathPrefix.utf8.count)
-            if let methods = route.methods, !methods.contains(method) {
-                if length > blockedLength {
-                    blockedLength = length
-                    blockedMethods = methods
-                } else if length == blockedLength {
-                    blockedMethods.formUnion(methods)
-                }
-                continue
+            let rank = tier << 20 + (route.pathPrefix == "/" ? 0 : route.pathPrefix.utf8.count)
+            if rank < bestRank { continue }
+            if rank > bestRank {
+                bestRank = rank
+                best = nil
+                blocked = []
             }
-            if length > bestLength {
+            if best != nil { continue }  // the first route of this rank that allows the method wins
+            if let methods = route.methods, !methods.contains(method) {
+                blocked.formUnion(methods)
+            } else {
                 best = index
-                bestLength = length
             }
         }
         if let best { return .route(index: best) }
-        if blockedLength >= 0 { return .methodNotAllowed(allowed: blockedMethods.sorted()) }
+        if bestRank >= 0 { return .methodNotAllowed(allowed: blocked.sorted()) }
         return .notFound
     }
 }

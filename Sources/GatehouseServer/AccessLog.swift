@@ -14,6 +14,9 @@ struct AccessLogEntry {
     var upstream: String
     var durationMicros: Int64
     var error: String?
+    var detail: String?
+    /// The authenticated user (the mapped `user` claim), never a credential.
+    var user: String?
 }
 
 /// Writes one structured line per request through swift-log (`gatehouse.access`), metadata only.
@@ -42,6 +45,8 @@ struct AccessLog: Sendable {
             "duration_ms": .string(String(format: "%.3f", Double(e.durationMicros) / 1000)),
         ]
         if let error = e.error { metadata["error"] = .string(error) }
+        if let detail = e.detail { metadata["detail"] = .string(detail) }
+        if let user = e.user { metadata["user"] = .string(user) }
         logger.info("request", metadata: metadata)
     }
 }

@@ -1,3 +1,4 @@
+import GatehouseAuth
 import GatehouseCore
 import Logging
 import NIOConcurrencyHelpers
@@ -24,33 +25,62 @@ public final class GatehouseServer: Sendable {
         var drained: EventLoopPromise<Void>?
     }
 
-    /// Reports whether the process is ready for traffic (`/readyz`).
+    /// Reports whether the process is ready for traffic (`/readyz`): listeners bound and every provider's keys
+    /// fetched once.
     public final class Readiness: Sendable {
-        private let ready = NIOLockedValueBox(false)
-        public init() {}
-        public var isReady: Bool { ready.withLockedValue { $0 } }
-        func set(_ value: Bool) { ready.withLockedValue { $0 = value } }
+        private let listening = NIOLockedValueBox(false)
+        let keyStore: KeyStore?
+        init(keyStore: KeyStore?) { self.keyStore = keyStore }
+        public var isReady: Bool { listening.withLockedValue { $0 } && (keyStore?.allReady ?? true) }
+        func set(_ value: Bool) { listening.withLockedValue { $0 = value } }
     }
+
+    /// The providers' keys (nil without providers).
+    public let keyStore: KeyStore?
+    let keySource: HTTPKeySource?
 
     public init(
         config: GatewayConfig, group: EventLoopGroup, logger: Logger,
-        logHandlerFactory: @escaping @Sendable (String) -> LogHandler
+        logHandlerFactory: @escaping @Sendable (String) -> LogHandler, keySource: KeySource? = nil
     ) throws(GatehouseStartupError) {
-        for (index, route) in config.routes.enumerated() where route.auth != .none {
-            throw GatehouseStartupError(
-                message:
-                    "routes[\(index)].auth: '\(route.auth.rawValue)' is not available in this build yet (only 'none'); refusing to start rather than serve the route unprotected"
-            )
-        }
+        let problems = GatehouseServer.unsupported(in: config)
+        if !problems.isEmpty { throw GatehouseStartupError(message: problems.joined(separator: "\n")) }
         self.config = config
         self.group = group
         self.logger = logger
-        let pools = PoolRegistry(
-            group: group, maxIdlePerTarget: config.server.upstreamMaxIdlePerLoop, idleTimeout: .seconds(30))
+        var authenticator: BearerAuthenticator?
+        if config.providers.isEmpty {
+            keyStore = nil
+            self.keySource = nil
+        } else {
+            let source: KeySource
+            if let keySource {
+                source = keySource
+                self.keySource = nil
+            } else {
+                do {
+                    let http = try HTTPKeySource(providers: config.providers, eventLoopGroup: group)
+                    self.keySource = http
+                    source = http
+                } catch {
+                    throw GatehouseStartupError(message: "providers: cannot set up TLS for key fetching: \(error)")
+                }
+            }
+            let store = KeyStore(providers: config.providers, source: source, logger: logger)
+            keyStore = store
+            authenticator = BearerAuthenticator(store: store)
+        }
         self.runtime = ProxyRuntime(
-            config: config, pools: pools,
-            accessLog: AccessLog(format: config.server.accessLog, makeHandler: logHandlerFactory), logger: logger)
-        self.readiness = Readiness()
+            config: config, group: group,
+            accessLog: AccessLog(format: config.server.accessLog, makeHandler: logHandlerFactory), logger: logger,
+            authenticator: authenticator)
+        self.readiness = Readiness(keyStore: keyStore)
+    }
+
+    /// Background work that runs while the server serves: fetching and refreshing providers' keys. Returns when
+    /// cancelled.
+    public func runBackground() async {
+        await keyStore?.run()
     }
 
     /// The addresses actually bound (useful with port 0).
@@ -170,6 +200,7 @@ public final class GatehouseServer: Sendable {
         let admin = state.withLockedValue { $0.admin }
         try? await admin?.close()
         await runtime.pools.closeAll()
+        await keySource?.shutdown()
     }
 }
 

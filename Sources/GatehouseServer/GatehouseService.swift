@@ -16,8 +16,12 @@ public struct GatehouseService: Service {
     public func run() async throws {
         try await server.start()
         onStarted(server)
-        // Returns when graceful shutdown is triggered, throws on cancellation: drain in both cases.
-        try? await gracefulShutdown()
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await server.runBackground() }
+            // Returns when graceful shutdown is triggered, throws on cancellation: drain in both cases.
+            try? await gracefulShutdown()
+            group.cancelAll()
+        }
         await server.shutdown()
     }
 }

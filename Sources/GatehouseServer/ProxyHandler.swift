@@ -1,8 +1,13 @@
+import GatehouseAuth
 import GatehouseCore
 import Logging
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The imperative shell of one client connection: it runs the pure phases (sanitize, route, authorize, build
 /// the upstream request) on each request head and then streams the exchange between the client and a pooled
@@ -46,6 +51,11 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
         var closeAfterResponse = false
         var responseTimer: Scheduled<Void>?
         var error: String?
+        /// A constant phrase saying why a request was denied (never request data).
+        var detail: String?
+        /// Gatehouse answered this request itself; the rest of its body is read and discarded.
+        var answeredLocally = false
+        var user: String?
 
         init(start: NIODeadline, requestID: String, method: String, version: HTTPVersion, path: String, wantsClose: Bool) {
             self.start = start
@@ -109,7 +119,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
 
     func read(context: ChannelHandlerContext) {
         // While a request body is being forwarded, read from the client only when the upstream can take more.
-        if let e = exchange, !e.requestComplete, e.upstreamHead != nil {
+        if let e = exchange, !e.requestComplete, !e.answeredLocally {
             guard let upstream = e.upstream, upstream.isWritable else {
                 pendingRead = true
                 return
@@ -225,17 +235,72 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
             respondLocally(.bodyTooLarge(limit: e.bodyLimit), exchange: e, context: context, forceClose: true)
             return
         }
-        // 5-6. authenticate and authorize
+        authenticateAndForward(e, head: head, outcome: outcome, route: route, context: context, afterRefresh: false)
+    }
+
+    /// Phases 5-8: authenticate (bearer JWT on jwt routes), authorize, build the upstream request, forward.
+    /// An unknown `kid` suspends the exchange until the provider's keys were refreshed (single flight), then
+    /// resumes here once.
+    private func authenticateAndForward(
+        _ e: Exchange, head: HTTPRequestHead, outcome: RequestValidation.Outcome, route: RouteConfig,
+        context: ChannelHandlerContext, afterRefresh: Bool
+    ) {
+        var identity: Identity?
+        if route.auth != .none {
+            let token: String?
+            do {
+                token = try BearerCredentials.extract(headers: head.headers, query: outcome.target.query)
+            } catch {
+                respondLocally(error, exchange: e, context: context, forceClose: e.hasBody)
+                return
+            }
+            guard let token else {
+                respondLocally(.noCredentials, exchange: e, context: context, forceClose: e.hasBody)
+                return
+            }
+            guard let authenticator = runtime.authenticator, let cache = runtime.tokenCaches.value(for: context.eventLoop)
+            else {
+                respondLocally(.keysUnavailable, exchange: e, context: context, forceClose: e.hasBody)
+                return
+            }
+            switch authenticator.authenticate(token: token, allowed: route.providers, cache: cache, now: epochSeconds()) {
+            case .verified(let verified, _):
+                identity = verified
+            case .rejected(let why):
+                respondLocally(.invalidToken(why), exchange: e, context: context, forceClose: e.hasBody)
+                return
+            case .keysUnavailable:
+                respondLocally(.keysUnavailable, exchange: e, context: context, forceClose: e.hasBody)
+                return
+            case .unknownKeyID(let providerID):
+                if afterRefresh {
+                    respondLocally(.invalidToken("unknown key id"), exchange: e, context: context, forceClose: e.hasBody)
+                    return
+                }
+                let promise = context.eventLoop.makePromise(of: Bool.self)
+                let store = authenticator.store
+                promise.completeWithTask { await store.refreshForUnknownKeyID(providerID: providerID) }
+                promise.futureResult.assumeIsolated().whenComplete { [self] _ in
+                    guard let current = self.exchange, current === e, let context = self.context else { return }
+                    self.authenticateAndForward(
+                        e, head: head, outcome: outcome, route: route, context: context, afterRefresh: true)
+                }
+                return
+            }
+        }
+        // 6. authorize
         let permit: Permit
-        switch AccessPolicy.decide(route: route) {
+        switch AccessPolicy.decide(route: route, identity: identity) {
         case .permit(let p): permit = p
         case .deny(let error):
+            e.user = identity?.user
             respondLocally(error, exchange: e, context: context, forceClose: e.hasBody)
             return
         }
+        e.user = permit.identity?.user
         // 7. upstream request (requires the permit)
         let upstreamHead = buildUpstreamHead(
-            head, outcome: outcome, route: route, permit: permit, requestID: requestID)
+            head, outcome: outcome, route: route, permit: permit, requestID: e.requestID)
         e.target = route.upstream
         e.upstreamDescription = "\(route.upstream.host):\(route.upstream.port)"
         e.upstreamHead = upstreamHead
@@ -258,8 +323,18 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
             context: .init(
                 peer: peer, peerTrusted: peerTrusted, scheme: runtime.scheme, rawHost: outcome.rawHost,
                 upstreamHost: route.upstream.hostHeader, preserveHost: route.preserveHost, requestID: requestID))
-        _ = permit
         var headers = HTTPHeaders(fields)
+        if let identity = permit.identity {
+            if !route.passAccessToken { headers.remove(name: "authorization") }
+            let (identityFields, dropped) = HeaderRules.identityHeaderFields(
+                runtime.identityHeaders(forRoute: route.id), identity: identity)
+            for (name, value) in identityFields { headers.add(name: name, value: value) }
+            for name in dropped {
+                runtime.logger.warning(
+                    "identity header dropped: value has control characters",
+                    metadata: ["header": "\(name)", "route": "\(route.id)"])
+            }
+        }
         if outcome.chunked { headers.add(name: "Transfer-Encoding", value: "chunked") }
         let uri = route.upstream.basePath + outcome.target.forwardTarget
         return HTTPRequestHead(version: .http1_1, method: head.method, uri: uri, headers: headers)
@@ -267,7 +342,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
 
     private func receivedBody(_ buffer: ByteBuffer, context: ChannelHandlerContext) {
         guard let e = exchange else { return }
-        if e.upstreamHead == nil { return }  // answered locally: the rest of the body is discarded
+        if e.answeredLocally { return }  // the rest of the body is discarded
         e.bodyBytes += Int64(buffer.readableBytes)
         if e.bodyBytes > e.bodyLimit {
             abortUpstream(e)
@@ -288,7 +363,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
     private func receivedEnd(context: ChannelHandlerContext) {
         guard let e = exchange else { return }
         e.requestComplete = true
-        if e.upstreamHead == nil {
+        if e.answeredLocally {
             // Answered locally and the body has now been read: the connection is clean again.
             if e.responseComplete { finishLocal(e, context: context) }
             return
@@ -296,6 +371,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
         if let upstream = e.upstreamHandler, e.buffered.isEmpty {
             upstream.send(.end(nil))
             upstream.flush()
+            startResponseTimer(e, context: context)
         } else {
             e.buffered.append(.end(nil))
         }
@@ -382,17 +458,23 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
             handler.send(.end(nil))
         }
         handler.flush()
-        let timeout = runtime.responseTimeout
-        e.responseTimer = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [self] in
+        if e.requestComplete { startResponseTimer(e, context: context) }
+        if channel.isWritable { resumeClientReads() }
+        // The upstream may have closed while idle in the pool, just before we leased it.
+        if !channel.isActive { upstreamClosed() }
+    }
+
+    /// `upstream_response` bounds the wait for the response head, counted from when the whole request was sent
+    /// (so a long upload is never cut short by it).
+    private func startResponseTimer(_ e: Exchange, context: ChannelHandlerContext) {
+        guard e.responseTimer == nil, !e.responseStarted else { return }
+        e.responseTimer = context.eventLoop.assumeIsolated().scheduleTask(in: runtime.responseTimeout) { [self] in
             guard let current = self.exchange, current === e, !e.responseStarted, let context = self.context else {
                 return
             }
             self.abortUpstream(e)
             self.failBeforeResponse(e, .upstreamResponseTimeout, context: context)
         }
-        if channel.isWritable { resumeClientReads() }
-        // The upstream may have closed while idle in the pool, just before we leased it.
-        if !channel.isActive { upstreamClosed() }
     }
 
     /// Closes the exchange's upstream connection; it is never reused after an error.
@@ -408,7 +490,6 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
     }
 
     private func failBeforeResponse(_ e: Exchange, _ error: GatehouseError, context: ChannelHandlerContext) {
-        e.upstreamHead = nil
         respondLocally(error, exchange: e, context: context, forceClose: !e.requestComplete)
     }
 
@@ -423,9 +504,8 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
             e.responseStarted = true
             e.status = Int(head.status.code)
             if !head.isKeepAlive { e.upstreamReusable = false }
-            var fields = HeaderRules.clientResponseHeaders(from: head.headers)
-            fields.append(("X-Request-Id", e.requestID))
-            var headers = HTTPHeaders(fields)
+            var headers = HTTPHeaders(HeaderRules.clientResponseHeaders(from: head.headers))
+            headers.replaceOrAdd(name: "X-Request-Id", value: e.requestID)
             if e.version.minor == 0 && !headers.contains(name: "content-length") {
                 // An HTTP/1.0 client can only find the end of a body of unknown length by the close.
                 e.closeAfterResponse = true
@@ -473,6 +553,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
             if e.reusedConnection && !e.retried && !e.hasBody {
                 e.retried = true
                 e.responseTimer?.cancel()
+                e.responseTimer = nil
                 acquireUpstream(for: e, context: context)
                 return
             }
@@ -529,8 +610,13 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
         _ error: GatehouseError, exchange e: Exchange, context: ChannelHandlerContext, forceClose: Bool
     ) {
         let response = HTTPErrorResponse.make(for: error)
+        e.answeredLocally = true
         e.status = response.status
         e.error = error.reason
+        switch error {
+        case .invalidToken(let why), .invalidAuthRequest(let why), .forbidden(let why, _): e.detail = why
+        default: break
+        }
         if case .upstreamConnectFailed = error { e.error = error.reason }
         var headers = HTTPHeaders(response.headers)
         let body = context.channel.allocator.buffer(string: response.body)
@@ -572,7 +658,13 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
             AccessLogEntry(
                 requestID: e.requestID, client: peerText, method: e.method, path: e.path, route: e.routeID,
                 status: e.status, bytes: e.responseBytes, upstream: e.upstreamDescription, durationMicros: micros,
-                error: e.error))
+                error: e.error, detail: e.detail, user: e.user))
+    }
+
+    private func epochSeconds() -> Int64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Int64(ts.tv_sec)
     }
 
     private func makeRequestID() -> String {

@@ -1,3 +1,4 @@
+import GatehouseAuth
 import GatehouseCore
 import Logging
 import NIOCore
@@ -12,16 +13,38 @@ final class ProxyRuntime: Sendable {
     let accessLog: AccessLog
     let logger: Logger
     let scheme: String
+    let authenticator: BearerAuthenticator?
+    let tokenCaches: PerLoop<VerifiedTokenCache>
+    /// Per route id: the global identity headers merged with the route's own.
+    private let identityHeadersByRoute: [String: [IdentityHeader]]
 
-    init(config: GatewayConfig, pools: PoolRegistry, accessLog: AccessLog, logger: Logger, scheme: String = "http") {
+    init(
+        config: GatewayConfig, group: EventLoopGroup, accessLog: AccessLog, logger: Logger,
+        authenticator: BearerAuthenticator?, scheme: String = "http"
+    ) {
         self.config = config
         self.routes = RouteTable(routes: config.routes)
+        // Every identity header any route injects is managed everywhere: stripped from every client request.
+        let allIdentityHeaders = config.identityHeaders + config.routes.flatMap(\.identityHeaders)
         self.headerRules = HeaderRules(
-            identityHeaders: config.identityHeaders, trustedProxies: config.server.trustedProxies)
-        self.pools = pools
+            identityHeaders: allIdentityHeaders, trustedProxies: config.server.trustedProxies)
+        self.pools = PoolRegistry(
+            group: group, maxIdlePerTarget: config.server.upstreamMaxIdlePerLoop, idleTimeout: .seconds(30))
+        self.tokenCaches = PerLoop(group: group) { _ in VerifiedTokenCache() }
         self.accessLog = accessLog
         self.logger = logger
         self.scheme = scheme
+        self.authenticator = authenticator
+        var byRoute: [String: [IdentityHeader]] = [:]
+        for route in config.routes {
+            byRoute[route.id] = HeaderRules.effectiveIdentityHeaders(
+                global: config.identityHeaders, route: route.identityHeaders)
+        }
+        self.identityHeadersByRoute = byRoute
+    }
+
+    func identityHeaders(forRoute id: String) -> [IdentityHeader] {
+        identityHeadersByRoute[id] ?? config.identityHeaders
     }
 
     var connectTimeout: TimeAmount { .nanoseconds(config.server.upstreamConnectTimeout.nanoseconds) }

@@ -72,28 +72,18 @@ final class UpstreamPool {
     }
 }
 
-/// One `UpstreamPool` per event loop of the group, created up front.
-final class PoolRegistry: Sendable {
-    private let pools: [ObjectIdentifier: NIOLoopBoundBox<UpstreamPool>]
+/// One `UpstreamPool` per event loop of the group.
+typealias PoolRegistry = PerLoop<UpstreamPool>
 
-    init(group: EventLoopGroup, maxIdlePerTarget: Int, idleTimeout: TimeAmount) {
-        var pools: [ObjectIdentifier: NIOLoopBoundBox<UpstreamPool>] = [:]
-        for loop in group.makeIterator() {
-            let pool = UpstreamPool(eventLoop: loop, maxIdlePerTarget: maxIdlePerTarget, idleTimeout: idleTimeout)
-            pools[ObjectIdentifier(loop)] = NIOLoopBoundBox.makeBoxSendingValue(pool, eventLoop: loop)
+extension PerLoop where Value == UpstreamPool {
+    convenience init(group: EventLoopGroup, maxIdlePerTarget: Int, idleTimeout: TimeAmount) {
+        self.init(group: group) { loop in
+            UpstreamPool(eventLoop: loop, maxIdlePerTarget: maxIdlePerTarget, idleTimeout: idleTimeout)
         }
-        self.pools = pools
     }
 
-    /// The pool of the loop we are running on. Must be called on `loop`.
-    func pool(for loop: EventLoop) -> UpstreamPool? {
-        pools[ObjectIdentifier(loop)]?.value
-    }
+    func pool(for loop: EventLoop) -> UpstreamPool? { value(for: loop) }
 
     /// Closes every idle upstream connection, on each pool's own loop.
-    func closeAll() async {
-        for (_, bound) in pools {
-            try? await bound.eventLoop.submit { bound.value.closeAll() }.get()
-        }
-    }
+    func closeAll() async { await forEach { $0.closeAll() } }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import GatehouseAuth
 import GatehouseConfig
 import GatehouseCore
 import GatehouseServer
@@ -46,6 +47,11 @@ struct Check: ParsableCommand {
             FileHandle.standardError.write(Data("\(error)\n".utf8))
             throw ExitCode(1)
         }
+        let unsupported = GatehouseServer.unsupported(in: config)
+        if !unsupported.isEmpty {
+            FileHandle.standardError.write(Data((unsupported.map { "\(options.config): \($0)" }.joined(separator: "\n") + "\n").utf8))
+            throw ExitCode(1)
+        }
         print("config OK: \(options.config)")
         print("listen: \(config.server.listen.map(\.description).joined(separator: ", "))")
         print("admin: \(config.server.adminListen?.description ?? "off")")
@@ -86,29 +92,57 @@ struct Dev: AsyncParsableCommand {
         guard let echoPort = echo.localAddress?.port,
             let upstream = UpstreamTarget.parse("http://127.0.0.1:\(echoPort)")
         else { throw ExitCode(1) }
+        // A development identity provider: a fresh ES256 key, its JWKS in a temporary file, and a token.
+        let signer = DevTokenSigner()
+        let jwksPath = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "gatehouse-dev-\(getpid())-jwks.json"
+        ).path
+        try Data(signer.jwks.utf8).write(to: URL(fileURLWithPath: jwksPath))
+        defer { try? FileManager.default.removeItem(atPath: jwksPath) }
+        let issuer = "https://dev.gatehouse.invalid"
+        let now = Int(Date().timeIntervalSince1970)
+        let token = try signer.sign(
+            claimsJSON:
+                #"{"iss":"\#(issuer)","aud":"gatehouse-dev","sub":"dev-user","email":"dev@example.com","preferred_username":"dev","groups":["developers"],"scope":"orders.read","iat":\#(now),"exp":\#(now + 12 * 3600)}"#
+        )
+        let outsider = try signer.sign(
+            claimsJSON:
+                #"{"iss":"\#(issuer)","aud":"gatehouse-dev","sub":"guest","email":"guest@example.org","groups":["guests"],"iat":\#(now),"exp":\#(now + 12 * 3600)}"#
+        )
         let config = GatewayConfig(
             server: ServerConfig(
                 listen: [ListenAddress(host: "127.0.0.1", port: port)],
                 adminListen: ListenAddress(host: "127.0.0.1", port: adminPort), workers: 2, accessLog: .json),
+            providers: [
+                ProviderConfig(
+                    id: "dev", issuer: issuer, jwksURI: "file://" + jwksPath, audiences: ["gatehouse-dev"])
+            ],
             identityHeaders: GatewayConfig.defaultIdentityHeaders,
             routes: [
                 RouteConfig(id: "public", pathPrefix: "/public", upstream: upstream, auth: .none),
+                RouteConfig(
+                    id: "private", pathPrefix: "/private", upstream: upstream, auth: .jwt,
+                    allow: AllowRules(anyGroup: ["developers"])),
                 RouteConfig(id: "echo", pathPrefix: "/", upstream: upstream, auth: .none),
             ])
         let banner = """
             ================================================================
-             gatehouse dev: DEVELOPMENT MODE. Open routes to a built-in echo
-             upstream; do not expose this to a network.
+             gatehouse dev: DEVELOPMENT MODE. A built-in echo upstream and a
+             throw-away signing key; do not expose this to a network.
             ================================================================
              proxy:  http://127.0.0.1:\(port)    admin: http://127.0.0.1:\(adminPort)
              echo upstream (direct): http://127.0.0.1:\(echoPort)
 
-             Try:
+             Open route:
                curl -s http://127.0.0.1:\(port)/public/hello
-               curl -s -H 'X-Forwarded-User: mallory' http://127.0.0.1:\(port)/public/spoof   # forged header is stripped
+               curl -s -H 'X-Forwarded-User: mallory' http://127.0.0.1:\(port)/public/spoof   # forged header stripped
                curl -s --data-binary 'hello' http://127.0.0.1:\(port)/upload                   # body streamed back
+             Protected route (auth: jwt, allow any_group: developers):
+               curl -si http://127.0.0.1:\(port)/private/                                      # 401
+               curl -s -H 'Authorization: Bearer \(token)' http://127.0.0.1:\(port)/private/hello
+               curl -si -H 'Authorization: Bearer \(outsider)' http://127.0.0.1:\(port)/private/  # 403
+             Health:
                curl -s http://127.0.0.1:\(adminPort)/readyz
-             Protected (JWT) routes arrive with issue 3; this build serves auth: none only.
             ================================================================
             """
         try await runGatehouse(config: config, banner: banner)

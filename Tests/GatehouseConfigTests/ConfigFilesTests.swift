@@ -23,6 +23,9 @@ import Testing
         #expect(files.contains("gatehouse.yaml"))
         #expect(files.contains("reference.yaml"))
         #expect(files.contains("examples/legacy-app.yaml"))
+        #expect(files.contains("examples/jwt-keycloak.yaml"))
+        #expect(files.contains("examples/jwt-entra-id.yaml"))
+        #expect(files.contains("examples/jwt-auth0.yaml"))
     }
 
     @Test(arguments: yamlFiles())
@@ -46,11 +49,43 @@ import Testing
         let config = try ConfigLoader.load(path: path, environment: [:])
         #expect(config.server == ServerConfig())
         #expect(config.identityHeaders == GatewayConfig.defaultIdentityHeaders)
+        #expect(config.providers == [ProviderConfig(id: "corp", issuer: "https://idp.example.com/realms/corp")])
         #expect(
             config.routes == [
                 RouteConfig(
-                    id: "app", upstream: UpstreamTarget(scheme: .http, host: "127.0.0.1", port: 3000), auth: .none)
+                    id: "app", upstream: UpstreamTarget(scheme: .http, host: "127.0.0.1", port: 3000), auth: .none),
+                RouteConfig(
+                    id: "api", pathPrefix: "/api",
+                    upstream: UpstreamTarget(scheme: .http, host: "127.0.0.1", port: 4000),
+                    auth: .jwt),
             ])
+    }
+
+    /// The JWT examples name each provider's real issuer and audience shapes; a typo there locks everyone out.
+    @Test func jwtExamplesMatchTheirProviders() throws {
+        func load(_ name: String) throws -> GatewayConfig {
+            try ConfigLoader.load(
+                path: Self.configDirectory.appendingPathComponent("examples/\(name)").path, environment: [:])
+        }
+        let keycloak = try #require(try load("jwt-keycloak.yaml").providers.first)
+        #expect(keycloak.issuer == "https://sso.example.com/realms/acme")
+        #expect(keycloak.acceptedAudiences == ["orders-api"])
+        #expect(keycloak.claims.groups == "realm_access.roles")
+        #expect(keycloak.algorithms == [.rs256])
+
+        let entra = try load("jwt-entra-id.yaml")
+        let entraProvider = try #require(entra.providers.first)
+        #expect(entraProvider.issuer.hasPrefix("https://login.microsoftonline.com/"))
+        #expect(entraProvider.issuer.hasSuffix("/v2.0"))
+        #expect(entraProvider.claims.groups == "roles")
+        #expect(entra.routes.first?.allow.scopes == ["Orders.Read"])
+
+        let auth0 = try load("jwt-auth0.yaml")
+        let auth0Provider = try #require(auth0.providers.first)
+        #expect(auth0Provider.issuer == "https://acme.auth0.com/")
+        #expect(auth0Provider.acceptedAudiences == ["https://api.example.com/orders"])
+        #expect(auth0Provider.claims.groups == "permissions")
+        #expect(auth0.routes.allSatisfy { $0.auth == .jwt })
     }
 
     @Test func legacyExampleUsesTheEnvironment() throws {

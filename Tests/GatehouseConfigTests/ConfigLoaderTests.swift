@@ -36,6 +36,9 @@ import Testing
                 format: logfmt
               upstream:
                 max_idle_per_loop: 0
+            providers:
+              - id: corp
+                issuer: https://idp.example.com
             identity_headers:
               X-Auth-User: user
               X-Auth-Roles: realm_access.roles
@@ -77,6 +80,7 @@ import Testing
         #expect(server.shutdownGrace == .seconds(0))
         #expect(server.accessLog == .logfmt)
         #expect(server.upstreamMaxIdlePerLoop == 0)
+        #expect(config.providers == [ProviderConfig(id: "corp", issuer: "https://idp.example.com")])
         #expect(
             config.identityHeaders == [
                 IdentityHeader(name: "X-Auth-User", claim: "user"),
@@ -164,7 +168,7 @@ import Testing
               - match: {path: "x"}
                 upstream: http://127.0.0.1:3000
                 auth: jwt
-            providers: []
+            session: {}
             """
         #expect(
             problems(yaml) == [
@@ -181,7 +185,8 @@ import Testing
                 "test.yaml:16:20: routes[1].preserve_host: expected true or false",
                 "test.yaml:17:5: routes[2].id: required",
                 "test.yaml:17:19: routes[2].match.path: must start with /",
-                "test.yaml:20:1: providers: not supported yet (tracked in issue 3/4)",
+                "test.yaml:19:11: routes[2].auth: auth: jwt needs at least one provider under providers:",
+                "test.yaml:20:1: session: not supported yet (browser login is tracked in issue 4)",
             ])
     }
 

@@ -7,6 +7,8 @@ import Testing
         var yaml: String
         var expected: String
         var environment: [String: String] = [:]
+        /// Secret files: path -> content.
+        var files: [String: String] = [:]
         var testDescription: String { rule }
     }
 
@@ -52,14 +54,11 @@ import Testing
             yaml: "version: 1\nversion: 1\nroutes:\n  - id: app\n    upstream: http://127.0.0.1:3000\n    auth: none\n",
             expected: "test.yaml:2:1: version: duplicate key (first defined at line 1)"),
         Fixture(
-            rule: "providers not supported", yaml: document(top: "providers: []"),
-            expected: "test.yaml:6:1: providers: not supported yet (tracked in issue 3/4)"),
-        Fixture(
             rule: "session not supported", yaml: document(top: "session: {}"),
-            expected: "test.yaml:6:1: session: not supported yet (tracked in issue 3/4)"),
+            expected: "test.yaml:6:1: session: not supported yet (browser login is tracked in issue 4)"),
         Fixture(
             rule: "login not supported", yaml: document(top: "login: {}"),
-            expected: "test.yaml:6:1: login: not supported yet (tracked in issue 3/4)"),
+            expected: "test.yaml:6:1: login: not supported yet (browser login is tracked in issue 4)"),
 
         // server
         Fixture(
@@ -146,6 +145,251 @@ import Testing
             rule: "http2 not supported", yaml: document(server: "server:\n  http2: {cleartext: false}\n"),
             expected: "test.yaml:3:3: server.http2: not supported yet (TLS/HTTP/2 are tracked in issue 5)"),
 
+        // providers
+        Fixture(
+            rule: "providers not a list", yaml: document(top: "providers: {}"),
+            expected: "test.yaml:6:12: providers: expected a list"),
+        Fixture(
+            rule: "provider not a mapping", yaml: providerDocument("  - corp\n"),
+            expected: "test.yaml:3:5: providers[0]: expected a mapping"),
+        Fixture(
+            rule: "unknown provider key", yaml: jwtDocument(provider: "    discovery: true\n"),
+            expected: "test.yaml:5:5: providers[0].discovery: unknown key"),
+        Fixture(
+            rule: "provider id missing", yaml: providerDocument("  - issuer: https://idp.example.com\n"),
+            expected: "test.yaml:3:5: providers[0].id: required"),
+        Fixture(
+            rule: "provider id characters",
+            yaml: providerDocument("  - id: my idp\n    issuer: https://idp.example.com\n"),
+            expected: "test.yaml:3:9: providers[0].id: expected 1 to 64 letters, digits, '-', '_' or '.'"),
+        Fixture(
+            rule: "provider id duplicate",
+            yaml: providerDocument(
+                "  - id: corp\n    issuer: https://a.example.com\n  - id: corp\n    issuer: https://b.example.com\n"),
+            expected: "test.yaml:5:9: providers[1].id: duplicate provider id 'corp' (already used by providers[0])"),
+        Fixture(
+            rule: "issuer missing", yaml: providerDocument("  - id: corp\n"),
+            expected: "test.yaml:3:5: providers[0].issuer: required"),
+        Fixture(
+            rule: "issuer null", yaml: providerDocument("  - id: corp\n    issuer:\n"),
+            expected: "test.yaml:4:12: providers[0].issuer: required"),
+        Fixture(
+            rule: "issuer without scheme", yaml: providerDocument("  - id: corp\n    issuer: idp.example.com\n"),
+            expected: "test.yaml:4:13: providers[0].issuer: expected an https:// URL (http:// only for a loopback host)"
+        ),
+        Fixture(
+            rule: "issuer with userinfo",
+            yaml: providerDocument("  - id: corp\n    issuer: https://user@idp.example.com\n"),
+            expected: "test.yaml:4:13: providers[0].issuer: expected an https:// URL (http:// only for a loopback host)"
+        ),
+        Fixture(
+            rule: "issuer plain http", yaml: providerDocument("  - id: corp\n    issuer: http://idp.example.com\n"),
+            expected:
+                "test.yaml:4:13: providers[0].issuer: http:// is only allowed for a loopback host (127.0.0.0/8, ::1 or localhost); use https://"
+        ),
+        Fixture(
+            rule: "issuer plain http on a lookalike host",
+            yaml: providerDocument("  - id: corp\n    issuer: http://localhost.example.com:8080\n"),
+            expected:
+                "test.yaml:4:13: providers[0].issuer: http:// is only allowed for a loopback host (127.0.0.0/8, ::1 or localhost); use https://"
+        ),
+        Fixture(
+            rule: "issuer with query",
+            yaml: providerDocument("  - id: corp\n    issuer: \"https://idp.example.com/?tenant=a\"\n"),
+            expected: "test.yaml:4:13: providers[0].issuer: must not contain a query or fragment (? or #)"),
+        Fixture(
+            rule: "issuer with fragment",
+            yaml: providerDocument("  - id: corp\n    issuer: \"https://idp.example.com/#x\"\n"),
+            expected: "test.yaml:4:13: providers[0].issuer: must not contain a query or fragment (? or #)"),
+        Fixture(
+            rule: "jwks_uri plain http", yaml: jwtDocument(provider: "    jwks_uri: http://keys.example.com/jwks\n"),
+            expected:
+                "test.yaml:5:15: providers[0].jwks_uri: http:// is only allowed for a loopback host (127.0.0.0/8, ::1 or localhost); use https://"
+        ),
+        Fixture(
+            rule: "jwks_uri not a URL", yaml: jwtDocument(provider: "    jwks_uri: ftp://keys.example.com/jwks\n"),
+            expected:
+                "test.yaml:5:15: providers[0].jwks_uri: expected an https:// URL, http:// on a loopback host, or file:///absolute/path"
+        ),
+        Fixture(
+            rule: "jwks_uri relative file", yaml: jwtDocument(provider: "    jwks_uri: file://keys.json\n"),
+            expected:
+                "test.yaml:5:15: providers[0].jwks_uri: expected file:///absolute/path (no host, query or fragment)"
+        ),
+        Fixture(
+            rule: "jwks_uri with fragment",
+            yaml: jwtDocument(provider: "    jwks_uri: \"https://idp.example.com/k#a\"\n"),
+            expected: "test.yaml:5:15: providers[0].jwks_uri: must not contain a fragment (#)"),
+        Fixture(
+            rule: "ca_file empty", yaml: jwtDocument(provider: "    ca_file: \"\"\n"),
+            expected: "test.yaml:5:14: providers[0].ca_file: must not be empty"),
+        Fixture(
+            rule: "client secret twice",
+            yaml: jwtDocument(
+                provider: "    client_secret: s3cret\n    client_secret_file: /run/secrets/oidc\n"),
+            expected:
+                "test.yaml:6:25: providers[0].client_secret_file: set client_secret or client_secret_file, not both",
+            files: ["/run/secrets/oidc": "s3cret\n"]),
+        Fixture(
+            rule: "client secret file unreadable",
+            yaml: jwtDocument(provider: "    client_secret_file: /run/secrets/oidc\n"),
+            expected: "test.yaml:5:25: providers[0].client_secret_file: cannot read file: no such file"),
+        Fixture(
+            rule: "client secret file empty",
+            yaml: jwtDocument(provider: "    client_secret_file: /run/secrets/oidc\n"),
+            expected: "test.yaml:5:25: providers[0].client_secret_file: the file is empty",
+            files: ["/run/secrets/oidc": "\n"]),
+        Fixture(
+            rule: "client secret from an unset variable", yaml: jwtDocument(provider: "    client_secret: ${SECRET}\n"),
+            expected: "test.yaml:5:20: providers[0].client_secret: environment variable SECRET is not set"),
+        Fixture(
+            rule: "token endpoint auth", yaml: jwtDocument(provider: "    token_endpoint_auth: private_key_jwt\n"),
+            expected:
+                "test.yaml:5:26: providers[0].token_endpoint_auth: expected client_secret_basic or client_secret_post"),
+        Fixture(
+            rule: "scope with a space", yaml: jwtDocument(provider: "    scopes: [openid, \"email profile\"]\n"),
+            expected: "test.yaml:5:22: providers[0].scopes[1]: expected a scope token (no spaces, \" or \\)"),
+        Fixture(
+            rule: "audience empty", yaml: jwtDocument(provider: "    audiences: [api, \"\"]\n"),
+            expected: "test.yaml:5:22: providers[0].audiences[1]: must not be empty"),
+        Fixture(
+            rule: "audiences not a list", yaml: jwtDocument(provider: "    audiences: api\n"),
+            expected: "test.yaml:5:16: providers[0].audiences: expected a list"),
+        Fixture(
+            rule: "algorithm unknown", yaml: jwtDocument(provider: "    algorithms: [RS256, rs512]\n"),
+            expected:
+                "test.yaml:5:25: providers[0].algorithms[1]: unknown algorithm 'rs512' (expected RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, ES512, EdDSA, HS256, HS384 or HS512)"
+        ),
+        Fixture(
+            rule: "algorithm none", yaml: jwtDocument(provider: "    algorithms: [RS256, None]\n"),
+            expected: "test.yaml:5:25: providers[0].algorithms[1]: alg none is never accepted"),
+        Fixture(
+            rule: "algorithm none even with a shared secret",
+            yaml: jwtDocument(provider: "    shared_secret_file: /run/secrets/hmac\n    algorithms: [HS256, none]\n"),
+            expected: "test.yaml:6:25: providers[0].algorithms[1]: alg none is never accepted",
+            files: ["/run/secrets/hmac": String(repeating: "k", count: 32)]),
+        Fixture(
+            rule: "HMAC without a shared secret", yaml: jwtDocument(provider: "    algorithms: [RS256, HS256]\n"),
+            expected: "test.yaml:5:25: providers[0].algorithms[1]: HS256 requires shared_secret_file"),
+        Fixture(
+            rule: "HS512 without a shared secret", yaml: jwtDocument(provider: "    algorithms: [HS512]\n"),
+            expected: "test.yaml:5:18: providers[0].algorithms[0]: HS512 requires shared_secret_file"),
+        Fixture(
+            rule: "algorithms empty", yaml: jwtDocument(provider: "    algorithms: []\n"),
+            expected:
+                "test.yaml:5:17: providers[0].algorithms: expected at least one algorithm (omit the key for the default)"
+        ),
+        Fixture(
+            rule: "shared secret too short", yaml: jwtDocument(provider: "    shared_secret_file: /run/secrets/hmac\n"),
+            expected:
+                "test.yaml:5:25: providers[0].shared_secret_file: the shared secret must be at least 32 bytes (the file has 31)",
+            files: ["/run/secrets/hmac": String(repeating: "k", count: 31)]),
+        Fixture(
+            rule: "shared secret unreadable",
+            yaml: jwtDocument(provider: "    shared_secret_file: /run/secrets/hmac\n"),
+            expected: "test.yaml:5:25: providers[0].shared_secret_file: cannot read file: no such file"),
+        Fixture(
+            rule: "clock skew too large", yaml: jwtDocument(provider: "    clock_skew: 6m\n"),
+            expected: "test.yaml:5:17: providers[0].clock_skew: must be between 0s and 5m"),
+        Fixture(
+            rule: "clock skew without unit", yaml: jwtDocument(provider: "    clock_skew: 60\n"),
+            expected:
+                "test.yaml:5:17: providers[0].clock_skew: expected a duration such as 30s, 5m, 1h30m or 250ms"),
+        Fixture(
+            rule: "claim path empty segment",
+            yaml: jwtDocument(provider: "    claims:\n      groups: realm_access..roles\n"),
+            expected:
+                "test.yaml:6:15: providers[0].claims.groups: expected a claim name or dotted path (letters, digits, _, : and -, separated by .)"
+        ),
+        Fixture(
+            rule: "claim path with a slash",
+            yaml: jwtDocument(provider: "    claims:\n      groups: \"https://example.com/roles\"\n"),
+            expected:
+                "test.yaml:6:15: providers[0].claims.groups: expected a claim name or dotted path (letters, digits, _, : and -, separated by .)"
+        ),
+        Fixture(
+            rule: "unknown claims key", yaml: jwtDocument(provider: "    claims: {name: name}\n"),
+            expected: "test.yaml:5:14: providers[0].claims.name: unknown key"),
+        Fixture(
+            rule: "accepted types not a list", yaml: jwtDocument(provider: "    accepted_types: at+jwt\n"),
+            expected: "test.yaml:5:21: providers[0].accepted_types: expected a list"),
+        Fixture(
+            rule: "extra auth param reserved", yaml: jwtDocument(provider: "    extra_auth_params: {state: x}\n"),
+            expected: "test.yaml:5:25: providers[0].extra_auth_params.state: set by Gatehouse, cannot be overridden"),
+        Fixture(
+            rule: "extra auth param not a string",
+            yaml: jwtDocument(provider: "    extra_auth_params: {prompt: [login]}\n"),
+            expected: "test.yaml:5:33: providers[0].extra_auth_params.prompt: expected a string"),
+
+        // routes[] authorization
+        Fixture(
+            rule: "jwt route without providers",
+            yaml: "version: 1\nroutes:\n  - id: api\n    upstream: http://127.0.0.1:4000\n    auth: jwt\n",
+            expected: "test.yaml:5:11: routes[0].auth: auth: jwt needs at least one provider under providers:"),
+        Fixture(
+            rule: "session route with an empty provider list",
+            yaml:
+                "version: 1\nproviders: []\nroutes:\n  - id: app\n    upstream: http://127.0.0.1:3000\n    auth: session\n",
+            expected: "test.yaml:6:11: routes[0].auth: auth: session needs at least one provider under providers:"),
+        Fixture(
+            rule: "route provider unknown", yaml: jwtDocument(route: "    providers: [corp, other]\n"),
+            expected: "test.yaml:9:23: routes[0].providers[1]: unknown provider 'other'"),
+        Fixture(
+            rule: "route providers empty", yaml: jwtDocument(route: "    providers: []\n"),
+            expected:
+                "test.yaml:9:16: routes[0].providers: expected at least one provider id (omit the key to accept every provider)"
+        ),
+        Fixture(
+            rule: "allow on a public route", yaml: document(route: "    allow: {any_group: [staff]}\n"),
+            expected: "test.yaml:6:5: routes[0].allow: only meaningful on jwt or session routes"),
+        Fixture(
+            rule: "providers on a public route", yaml: document(route: "    providers: [corp]\n"),
+            expected: "test.yaml:6:5: routes[0].providers: only meaningful on jwt or session routes"),
+        Fixture(
+            rule: "pass_access_token on a public route", yaml: document(route: "    pass_access_token: false\n"),
+            expected: "test.yaml:6:5: routes[0].pass_access_token: only meaningful on jwt or session routes"),
+        Fixture(
+            rule: "pass_access_token yes refused", yaml: jwtDocument(route: "    pass_access_token: yes\n"),
+            expected: "test.yaml:9:24: routes[0].pass_access_token: expected true or false"),
+        Fixture(
+            rule: "allow not a mapping", yaml: jwtDocument(route: "    allow: [staff]\n"),
+            expected: "test.yaml:9:12: routes[0].allow: expected a mapping"),
+        Fixture(
+            rule: "unknown allow key", yaml: jwtDocument(route: "    allow:\n      groups: [staff]\n"),
+            expected: "test.yaml:10:7: routes[0].allow.groups: unknown key"),
+        Fixture(
+            rule: "allow group empty", yaml: jwtDocument(route: "    allow:\n      any_group: [\"\"]\n"),
+            expected: "test.yaml:10:19: routes[0].allow.any_group[0]: must not be empty"),
+        Fixture(
+            rule: "email domain with @",
+            yaml: jwtDocument(route: "    allow:\n      email_domains: [\"@example.com\"]\n"),
+            expected:
+                "test.yaml:10:23: routes[0].allow.email_domains[0]: expected a domain without @ (example.com, not @example.com)"
+        ),
+        Fixture(
+            rule: "email without @", yaml: jwtDocument(route: "    allow:\n      emails: [example.com]\n"),
+            expected: "test.yaml:10:16: routes[0].allow.emails[0]: expected an email address such as alice@example.com"),
+        Fixture(
+            rule: "allow scope with a space",
+            yaml: jwtDocument(route: "    allow:\n      scopes: [\"orders.read orders.write\"]\n"),
+            expected: "test.yaml:10:16: routes[0].allow.scopes[0]: expected a scope token (no spaces, \" or \\)"),
+        Fixture(
+            rule: "allow claim value not a scalar",
+            yaml: jwtDocument(route: "    allow:\n      claims: {tenant: [a, b]}\n"),
+            expected: "test.yaml:10:24: routes[0].allow.claims.tenant: expected a string, number or boolean"),
+        Fixture(
+            rule: "allow claim value null", yaml: jwtDocument(route: "    allow:\n      claims: {tenant: null}\n"),
+            expected: "test.yaml:10:24: routes[0].allow.claims.tenant: expected a string, number or boolean"),
+        Fixture(
+            rule: "allow claim path invalid", yaml: jwtDocument(route: "    allow:\n      claims: {\"a b\": x}\n"),
+            expected:
+                "test.yaml:10:16: routes[0].allow.claims.a b: expected a claim name or dotted path (letters, digits, _, : and -, separated by .)"
+        ),
+        Fixture(
+            rule: "route identity header reserved",
+            yaml: jwtDocument(route: "    identity_headers:\n      Host: user\n"),
+            expected: "test.yaml:10:7: routes[0].identity_headers.Host: reserved header, cannot carry identity"),
+
         // identity_headers
         Fixture(
             rule: "identity header name", yaml: document(top: "identity_headers:\n  \"X User\": user"),
@@ -226,20 +470,8 @@ import Testing
             rule: "route body limit", yaml: document(route: "    max_body_bytes: lots\n"),
             expected: "test.yaml:6:21: routes[0].max_body_bytes: expected a size such as 4096, 512KiB or 16MiB"),
         Fixture(
-            rule: "route allow not supported", yaml: document(route: "    allow: {any_group: [staff]}\n"),
-            expected: "test.yaml:6:5: routes[0].allow: not supported yet (tracked in issue 3/5)"),
-        Fixture(
-            rule: "route providers not supported", yaml: document(route: "    providers: [corp]\n"),
-            expected: "test.yaml:6:5: routes[0].providers: not supported yet (tracked in issue 3/5)"),
-        Fixture(
-            rule: "route identity_headers not supported", yaml: document(route: "    identity_headers: {}\n"),
-            expected: "test.yaml:6:5: routes[0].identity_headers: not supported yet (tracked in issue 3/5)"),
-        Fixture(
-            rule: "route pass_access_token not supported", yaml: document(route: "    pass_access_token: false\n"),
-            expected: "test.yaml:6:5: routes[0].pass_access_token: not supported yet (tracked in issue 3/5)"),
-        Fixture(
             rule: "route websocket not supported", yaml: document(route: "    websocket: true\n"),
-            expected: "test.yaml:6:5: routes[0].websocket: not supported yet (tracked in issue 3/5)"),
+            expected: "test.yaml:6:5: routes[0].websocket: not supported yet (tracked in issue 5)"),
 
         // routes[].match
         Fixture(
@@ -307,6 +539,6 @@ import Testing
 
     @Test(arguments: fixtures)
     func reportsExactProblem(fixture: Fixture) {
-        #expect(problems(fixture.yaml, environment: fixture.environment) == [fixture.expected])
+        #expect(problems(fixture.yaml, environment: fixture.environment, files: fixture.files) == [fixture.expected])
     }
 }

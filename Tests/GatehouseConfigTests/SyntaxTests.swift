@@ -52,4 +52,20 @@ import Testing
         #expect(Syntax.isRouteID("api.v1_x-2"))
         #expect(!Syntax.isRouteID(String(repeating: "a", count: 65)))
     }
+
+    @Test func claimPathsAndScopes() {
+        for valid in ["sub", "realm_access.roles", "resource_access.orders-api.roles", "urn:zitadel:iam:org:id", "scp"]
+        {
+            #expect(Syntax.isClaimPath(valid), "\(valid)")
+        }
+        for invalid in ["", ".", "a.", ".a", "a..b", "a b", "https://example.com/roles", "a/b", "é"] {
+            #expect(!Syntax.isClaimPath(invalid), "\(invalid)")
+        }
+        for valid in ["openid", "orders:read", "api://orders/Orders.Read", "https://graph.microsoft.com/.default"] {
+            #expect(Syntax.isScopeToken(valid), "\(valid)")
+        }
+        for invalid in ["", "a b", "a\"b", "a\\b", "tab\tx", "é"] {
+            #expect(!Syntax.isScopeToken(invalid), "\(invalid)")
+        }
+    }
 }

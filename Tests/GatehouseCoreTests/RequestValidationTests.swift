@@ -43,7 +43,9 @@ import Testing
         #expect(reason([("Host", "a"), ("X Bad", "v")]) == .badRequest("invalid header name"))
         #expect(reason([("Host", "a"), ("X-Bad", "v\u{0}")]) == .badRequest("invalid header value"))
         #expect(reason([("Host", "a"), ("X-Bad", "v\r\nX-Injected: 1")]) == .badRequest("invalid header value"))
-        #expect(reason([("Host", "a"), ("Expect", "200-ok")]) == .badRequest("unsupported Expect"))
+        #expect(reason([("Host", "a"), ("Expect", "200-ok")]) == .expectationFailed)
+        #expect(reason([("Expect", "200-ok")], minor: 0) == nil)
+        #expect((try? validate([("Expect", "100-continue")], minor: 0))?.expectContinue == false)
         #expect(reason([("Host", "a")], method: "CONNECT") == .methodNotAllowed(allowed: []))
     }
 
@@ -97,5 +99,8 @@ import Testing
         #expect(UpstreamTarget.parse("http://x?y") == nil)
         #expect(UpstreamTarget.parse("http://:80") == nil)
         #expect(UpstreamTarget.parse("http://x:0") == nil)
+        #expect(UpstreamTarget.parse("http://x/a b/") == nil)
+        #expect(UpstreamTarget.parse("http://x/a/../b") == nil)
+        #expect(UpstreamTarget.parse("http://x/a%2Fb") == nil)
     }
 }

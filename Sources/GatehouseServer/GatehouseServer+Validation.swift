@@ -1,0 +1,37 @@
+import GatehouseCore
+
+extension GatehouseServer {
+    /// What a valid config asks for that this build cannot serve safely. `gatehouse check` and `serve` both use
+    /// it, so a config that checks clean also starts. Each entry names the config path.
+    public static func unsupported(in config: GatewayConfig) -> [String] {
+        var problems: [String] = []
+        for (index, route) in config.routes.enumerated() {
+            if route.upstream.scheme == .https {
+                problems.append(
+                    "routes[\(index)].upstream: https:// upstreams are not available in this build yet (TLS to upstreams is issue 5); refusing to send their traffic in plain text"
+                )
+            }
+            if route.auth == .session {
+                problems.append(
+                    "routes[\(index)].auth: 'session' (browser login) is not available in this build yet; refusing to start rather than serve the route unprotected"
+                )
+            }
+            if route.auth == .jwt {
+                let ids = route.providers ?? config.providers.map(\.id)
+                if ids.isEmpty { problems.append("routes[\(index)].auth: jwt needs at least one provider") }
+                for id in ids {
+                    guard let provider = config.providers.first(where: { $0.id == id }) else {
+                        problems.append("routes[\(index)].providers: unknown provider '\(id)'")
+                        continue
+                    }
+                    if provider.acceptedAudiences.isEmpty {
+                        problems.append(
+                            "providers '\(id)': set audiences or client_id: a bearer token's aud must be checked (RFC 8725 §3.9)"
+                        )
+                    }
+                }
+            }
+        }
+        return problems
+    }
+}

@@ -1,0 +1,192 @@
+import GatehouseCore
+import Logging
+import Synchronization
+import Testing
+
+@testable import GatehouseAuth
+
+@Suite struct PolicyTests {
+    func identity(_ json: String) -> Identity {
+        let claims = (try? JSONValue.parse(Array(json.utf8))) ?? .null
+        return Identity(providerID: "corp", claims: claims, mapping: ClaimMapping(groups: "realm_access.roles"), expiresAt: now + 60)
+    }
+
+    let alice = #"{"sub":"alice","email":"Alice@Example.com","realm_access":{"roles":["staff","admins"]},"scp":["orders.read"],"tenant":"acme","tags":["a","b"],"level":3}"#
+
+    func decide(_ allow: AllowRules, _ json: String? = nil) -> String {
+        let route = RouteConfig(
+            id: "r", upstream: UpstreamTarget(scheme: .http, host: "x", port: 1), auth: .jwt, allow: allow)
+        switch AccessPolicy.decide(route: route, identity: identity(json ?? alice)) {
+        case .permit: return "permit"
+        case .deny(.forbidden(let why, let scope)): return scope ? "scope:\(why)" : why
+        case .deny(let other): return "\(other)"
+        }
+    }
+
+    @Test func rules() {
+        #expect(decide(AllowRules()) == "permit")
+        #expect(decide(AllowRules(anyGroup: ["admins", "x"])) == "permit")
+        #expect(decide(AllowRules(anyGroup: ["x"])) == "not in any allowed group")
+        #expect(decide(AllowRules(allGroups: ["staff", "admins"])) == "permit")
+        #expect(decide(AllowRules(allGroups: ["staff", "x"])) == "not in every required group")
+        #expect(decide(AllowRules(emails: ["alice@example.com"])) == "permit")
+        #expect(decide(AllowRules(emailDomains: ["EXAMPLE.com"])) == "permit")
+        #expect(decide(AllowRules(emailDomains: ["ample.com"])) == "email not allowed")
+        #expect(decide(AllowRules(emailDomains: ["example.com"]), #"{"email":"a@b@example.com"}"#) == "no valid email")
+        #expect(decide(AllowRules(emailDomains: ["example.com"]), #"{"email":"evil@example.com.evil.org"}"#) == "email not allowed")
+        #expect(decide(AllowRules(scopes: ["orders.read"])) == "permit")
+        #expect(decide(AllowRules(scopes: ["orders.read", "orders.write"])) == "scope:missing required scope")
+        #expect(decide(AllowRules(claims: ["tenant": "acme", "tags": "b", "level": "3"])) == "permit")
+        #expect(decide(AllowRules(claims: ["tenant": "other"])) == "required claim value not present")
+        #expect(decide(AllowRules(claims: ["missing": "x"])) == "required claim missing")
+        let none = RouteConfig(id: "r", upstream: UpstreamTarget(scheme: .http, host: "x", port: 1), auth: .jwt)
+        guard case .deny(.noCredentials) = AccessPolicy.decide(route: none, identity: nil) else {
+            Issue.record("a jwt route without identity must deny")
+            return
+        }
+    }
+
+    @Test func identityHeaderValues() {
+        let id = identity(alice)
+        let (fields, dropped) = HeaderRules.identityHeaderFields(
+            GatewayConfig.defaultIdentityHeaders + [IdentityHeader(name: "X-Tenant", claim: "tenant"), IdentityHeader(name: "X-Missing", claim: "nope")],
+            identity: id)
+        #expect(fields.map { "\($0.0)=\($0.1)" } == [
+            "X-Forwarded-User=alice", "X-Forwarded-Email=Alice@Example.com", "X-Forwarded-Groups=staff,admins",
+            "X-Tenant=acme",
+        ])
+        #expect(dropped.isEmpty)
+        let evil = identity(#"{"sub":"a\r\nX-Injected: 1"}"#)
+        let (f2, d2) = HeaderRules.identityHeaderFields(GatewayConfig.defaultIdentityHeaders, identity: evil)
+        #expect(f2.isEmpty)
+        #expect(d2 == ["X-Forwarded-User"])
+    }
+
+    @Test func bearerExtraction() throws {
+        func extract(_ headers: [(String, String)], query: String? = nil) -> String {
+            do {
+                return try BearerCredentials.extract(headers: headers.map { (name: $0.0, value: $0.1) }, query: query) ?? "nil"
+            } catch {
+                return "\(error)"
+            }
+        }
+        #expect(extract([("Authorization", "Bearer abc.def.ghi")]) == "abc.def.ghi")
+        #expect(extract([("authorization", "bEaReR   abc")]) == "abc")
+        #expect(extract([]) == "nil")
+        #expect(extract([("Authorization", "Bearer a"), ("Authorization", "Bearer b")]).contains("more than one"))
+        #expect(extract([("Authorization", "Basic dTpw")]).contains("not a Bearer"))
+        #expect(extract([("Authorization", "Bearer a b")]).contains("malformed bearer token"))
+        #expect(extract([("Authorization", "Bearer a\"b")]).contains("malformed bearer token"))
+        #expect(extract([], query: "x=1&access_token=abc").contains("query string"))
+        #expect(extract([("Authorization", "Bearer " + String(repeating: "a", count: 17 * 1024))]).contains("too large"))
+    }
+}
+
+/// A key source whose fetches block until released, counting them.
+final class ControlledSource: KeySource {
+    let fetches = Mutex(0)
+    let body: Mutex<[UInt8]>
+    let fail = Mutex(false)
+    let gate: AsyncStream<Void>
+    let open: AsyncStream<Void>.Continuation
+
+    init(jwks: String) {
+        body = Mutex(Array(jwks.utf8))
+        (gate, open) = AsyncStream<Void>.makeStream()
+    }
+
+    func fetchKeySet(for provider: ProviderConfig) async throws -> (bytes: [UInt8], maxAge: GatehouseCore.Duration?) {
+        fetches.withLock { $0 += 1 }
+        var it = gate.makeAsyncIterator()
+        _ = await it.next()
+        if fail.withLock({ $0 }) { throw CancellationError() }
+        return (body.withLock { $0 }, nil)
+    }
+}
+
+@Suite struct KeyStoreTests {
+    @Test func unknownKidStormCausesOneFetch() async {
+        let source = ControlledSource(jwks: TestKeys.shared.jwks)
+        let store = KeyStore(providers: [provider()], source: source, logger: Logger(label: "t"))
+        #expect(!store.allReady)
+        let results = await withTaskGroup(of: Bool.self, returning: [Bool].self) { group in
+            for _ in 0..<1000 { group.addTask { await store.refreshForUnknownKeyID(providerID: "corp") } }
+            // release the one fetch once all callers are queued behind it
+            while source.fetches.withLock({ $0 }) == 0 { await Task.yield() }
+            source.open.yield()
+            var out: [Bool] = []
+            for await r in group { out.append(r) }
+            return out
+        }
+        #expect(source.fetches.withLock { $0 } == 1)
+        #expect(store.fetchCount(for: "corp") == 1)
+        #expect(store.allReady)
+        #expect(results.filter { $0 }.count >= 1)
+        // inside the interval another unknown kid triggers nothing
+        #expect(await store.refreshForUnknownKeyID(providerID: "corp") == false)
+        #expect(source.fetches.withLock { $0 } == 1)
+    }
+
+    @Test func failedOrEmptyFetchKeepsLastGoodKeys() async {
+        let source = ControlledSource(jwks: TestKeys.shared.jwks)
+        let store = KeyStore(providers: [provider()], source: source, logger: Logger(label: "t"))
+        source.open.yield()
+        #expect(await store.refresh(providerID: "corp"))
+        let generation = store.generation(for: "corp")
+        source.fail.withLock { $0 = true }
+        source.open.yield()
+        #expect(await store.refresh(providerID: "corp") == false)
+        #expect(store.generation(for: "corp") == generation)
+        source.fail.withLock { $0 = false }
+        source.body.withLock { $0 = Array(#"{"keys":[{"kty":"XYZ"}]}"#.utf8) }
+        source.open.yield()
+        #expect(await store.refresh(providerID: "corp") == false)
+        #expect(store.keys(for: "corp")?.keys.count == 5)
+    }
+
+    @Test func verifiedTokenCacheHitsAndInvalidation() async {
+        let source = ControlledSource(jwks: TestKeys.shared.jwks)
+        let store = KeyStore(providers: [provider()], source: source, logger: Logger(label: "t"))
+        source.open.yield()
+        _ = await store.refresh(providerID: "corp")
+        let auth = BearerAuthenticator(store: store)
+        let cache = VerifiedTokenCache(capacity: 4)
+        let token = TestKeys.shared.token(alg: "ES256", kid: "p256", claims: claims())
+        guard case .verified(_, let g1) = auth.authenticate(token: token, allowed: nil, cache: cache, now: now) else {
+            Issue.record("first verification failed")
+            return
+        }
+        #expect(g1 != 0)
+        #expect(cache.count == 1)
+        // a hit reports generation 0 (no signature check happened)
+        guard case .verified(_, 0) = auth.authenticate(token: token, allowed: nil, cache: cache, now: now) else {
+            Issue.record("expected a cache hit")
+            return
+        }
+        // the route does not accept this provider: not served from the cache
+        guard case .rejected = auth.authenticate(token: token, allowed: ["other"], cache: cache, now: now) else {
+            Issue.record("expected rejection for a route without this provider")
+            return
+        }
+        // after expiry the entry is gone and the token is rejected
+        guard case .rejected("token expired") = auth.authenticate(token: token, allowed: nil, cache: cache, now: now + 10_000) else {
+            Issue.record("expected expiry")
+            return
+        }
+        // a key-set refresh invalidates entries verified with the previous set
+        _ = auth.authenticate(token: token, allowed: nil, cache: cache, now: now)
+        source.open.yield()
+        _ = await store.refresh(providerID: "corp")
+        guard case .verified(_, let g2) = auth.authenticate(token: token, allowed: nil, cache: cache, now: now) else {
+            Issue.record("re-verification failed")
+            return
+        }
+        #expect(g2 != 0 && g2 != g1)
+        // bounded
+        for i in 0..<10 {
+            let t = TestKeys.shared.token(alg: "ES256", kid: "p256", claims: claims(extra: #","n":\#(i)"#))
+            _ = auth.authenticate(token: t, allowed: nil, cache: cache, now: now)
+        }
+        #expect(cache.count <= 4)
+    }
+}
