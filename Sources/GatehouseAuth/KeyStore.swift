@@ -156,6 +156,10 @@ public final class KeyStore: Sendable {
 
     private func maintain(providerID: String) async {
         var backoff: Swift.Duration = .milliseconds(250)
+        // Keys loaded before `run` started (a warm start) wait for their normal refresh time.
+        if let wait = state.withLock({ $0[providerID]?.keys != nil ? $0[providerID]?.nextRefresh : nil }) {
+            do { try await Task.sleep(for: wait) } catch { return }
+        }
         while !Task.isCancelled {
             let ok = await refresh(providerID: providerID)
             let wait: Swift.Duration

@@ -33,16 +33,20 @@ struct Harness {
     let log: LogCapture
     let port: Int
     let adminPort: Int?
+    let background: Task<Void, Never>
 
+    /// Starts Gatehouse. With providers, their keys are fetched once before this returns (unless
+    /// `prefetchKeys` is false) and the background refresh runs until `stop()`.
     static func start(
-        routes: [RouteConfig], server configure: (inout ServerConfig) -> Void = { _ in }, workers: Int = 2
+        routes: [RouteConfig], providers: [ProviderConfig] = [], identityHeaders: [IdentityHeader] = GatewayConfig.defaultIdentityHeaders,
+        prefetchKeys: Bool = true, server configure: (inout ServerConfig) -> Void = { _ in }, workers: Int = 2
     ) async throws -> Harness {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: workers)
         var serverConfig = ServerConfig(
             listen: [ListenAddress(host: "127.0.0.1", port: 0)], adminListen: ListenAddress(host: "127.0.0.1", port: 0))
         configure(&serverConfig)
         let config = GatewayConfig(
-            server: serverConfig, identityHeaders: GatewayConfig.defaultIdentityHeaders, routes: routes)
+            server: serverConfig, providers: providers, identityHeaders: identityHeaders, routes: routes)
         let log = LogCapture()
         let sink = log.sink
         let factory: @Sendable (String) -> LogHandler = { label in
@@ -50,12 +54,20 @@ struct Harness {
         }
         let server = try GatehouseServer(
             config: config, group: group, logger: Logger(label: "test", factory: factory), logHandlerFactory: factory)
+        if prefetchKeys, let store = server.keyStore {
+            for p in providers { _ = await store.refresh(providerID: p.id) }
+        }
         try await server.start()
+        let background = Task { await server.runBackground() }
         guard let port = server.listeningAddresses.first?.port else { throw TestFailure("no port") }
-        return Harness(group: group, server: server, log: log, port: port, adminPort: server.adminAddress?.port)
+        return Harness(
+            group: group, server: server, log: log, port: port, adminPort: server.adminAddress?.port,
+            background: background)
     }
 
     func stop() async {
+        background.cancel()
+        await background.value
         await server.shutdown(grace: .seconds(2))
         try? await group.shutdownGracefully()
     }
