@@ -5,7 +5,7 @@ import Yams
 /// injects nothing; the order of the file is kept.
 extension NodeReader {
     static let claimExpectation =
-        "expected an identity field: user, email, groups, preferred_username or a claim name (letters, digits, _ and .)"
+        "expected an identity field: user, email, groups, preferred_username or a claim name or dotted path (letters, digits, _, :, - and .) or a URL claim name"
 
     mutating func readIdentityHeaders(_ node: Node, path: String) -> [IdentityHeader] {
         guard let entries = readEntries(node, path: path) else { return [] }
@@ -13,18 +13,19 @@ extension NodeReader {
         var seen: [String: String] = [:]
         for entry in entries {
             let entryPath = Fields.join(path, entry.key)
-            let lower = entry.key.lowercased()
+            let lower = Syntax.normalisedHeaderName(entry.key)
             guard Syntax.isToken(entry.key) else {
                 report("not a valid HTTP header name", at: entryPath, node: entry.keyNode)
                 continue
             }
-            guard !Syntax.reservedHeaders.contains(lower) else {
+            guard !Syntax.isReservedHeader(entry.key) else {
                 report("reserved header, cannot carry identity", at: entryPath, node: entry.keyNode)
                 continue
             }
             if let other = seen[lower] {
                 report(
-                    "same header as \(other) (header names are case-insensitive)", at: entryPath, node: entry.keyNode)
+                    "same header as \(other) (names are compared case-insensitively, with _ and . read as -)",
+                    at: entryPath, node: entry.keyNode)
                 continue
             }
             seen[lower] = entry.key

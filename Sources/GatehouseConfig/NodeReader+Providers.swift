@@ -12,7 +12,7 @@ extension NodeReader {
     ]
     static let claimMappingKeys: Set<String> = ["user", "email", "groups", "preferred_username"]
     static let claimPathExpectation =
-        "expected a claim name or dotted path (letters, digits, _, : and -, separated by .)"
+        "expected a claim name or dotted path (letters, digits, _, : and -, separated by .) or a URL claim name"
     static let scopeExpectation = "expected a scope token (no spaces, \" or \\)"
     /// Tolerated clock difference between Gatehouse and the issuer; beyond 5 minutes an expired token lives on.
     static let clockSkewRange = GatehouseCore.Duration.seconds(0)...GatehouseCore.Duration.seconds(300)

@@ -15,13 +15,13 @@ enum Syntax {
     /// An identity field: `user`, `email`, `groups`, `preferred_username` or any claim name made of letters,
     /// digits, `_` and `.` (a dotted path such as `realm_access.roles`), without empty segments.
     static func isClaimName(_ text: String) -> Bool {
-        guard !text.isEmpty, !text.hasPrefix("."), !text.hasSuffix("."), !text.contains("..") else { return false }
-        return text.utf8.allSatisfy { isAlphaNumeric($0) || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: ".") }
+        isClaimPath(text)
     }
 
     /// A claim of a provider's tokens: a claim name, or a dotted path into nested objects
     /// (`realm_access.roles`); each segment is one or more letters, digits, `_`, `:` or `-`.
     static func isClaimPath(_ text: String) -> Bool {
+        if isURLClaimName(text) { return true }
         let segments = text.split(separator: ".", omittingEmptySubsequences: false)
         return segments.allSatisfy { segment in
             !segment.isEmpty
@@ -29,6 +29,13 @@ enum Syntax {
                     isAlphaNumeric($0) || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: ":") || $0 == UInt8(ascii: "-")
                 }
         }
+    }
+
+    /// A collision-resistant claim name in URL form (RFC 7519 §4.2), as Auth0 and others use:
+    /// `https://example.com/roles`. Looked up as one name, never as a dotted path.
+    static func isURLClaimName(_ text: String) -> Bool {
+        guard text.hasPrefix("https://") || text.hasPrefix("http://"), text.utf8.count <= 256 else { return false }
+        return text.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: "\"") && $0 != UInt8(ascii: "\\") }
     }
 
     /// An OAuth scope value (RFC 6749 section 3.3): `scope-token = 1*( %x21 / %x23-5B / %x5D-7E )`, so no
@@ -49,8 +56,21 @@ enum Syntax {
     /// target, so letting them carry identity values would break or smuggle requests.
     static let reservedHeaders: Set<String> = [
         "connection", "content-length", "host", "keep-alive", "proxy-connection", "te", "trailer",
-        "transfer-encoding", "upgrade",
+        "transfer-encoding", "upgrade", "content-type", "content-encoding", "authorization", "cookie",
+        "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "forwarded", "x-real-ip", "x-request-id",
+        "expect",
     ]
+
+    /// Names compared the way Gatehouse strips client headers: case-folded, `_` and `.` read as `-`.
+    static func normalisedHeaderName(_ name: String) -> String {
+        String(name.lowercased().map { $0 == "_" || $0 == "." ? "-" : $0 })
+    }
+
+    /// Reserved as above, or in a family Gatehouse manages itself (`Proxy-*`, `X-Auth-Request-*`).
+    static func isReservedHeader(_ name: String) -> Bool {
+        let n = normalisedHeaderName(name)
+        return reservedHeaders.contains(n) || n.hasPrefix("proxy-") || n.hasPrefix("x-auth-request-")
+    }
 
     /// Validates a route path prefix and returns its stored form (no trailing slash except for "/"), or the
     /// reason it is refused. The prefix must already be canonical because requests are matched after the

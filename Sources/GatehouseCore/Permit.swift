@@ -62,13 +62,20 @@ public enum AccessPolicy {
             }
             let matches: Bool
             if case .array(let items) = value {
-                matches = items.contains { $0.scalarText == required }
+                matches = items.contains { claimEquals($0, required) }
             } else {
-                matches = value.scalarText == required
+                matches = claimEquals(value, required)
             }
             if !matches { return .forbidden(reason: "required claim value not present", insufficientScope: false) }
         }
         return nil
+    }
+
+    /// A claim value equals a configured value: numbers compare numerically (`1.50` equals `1.5`), other
+    /// scalars by their text form.
+    static func claimEquals(_ value: JSONValue, _ required: String) -> Bool {
+        if case .number(let n) = value, let wanted = Double(required) { return n == wanted }
+        return value.scalarText == required
     }
 
     /// The lower-cased domain of an address with exactly one `@` and non-empty parts; nil otherwise.

@@ -126,3 +126,23 @@ public struct AllowRules: Sendable, Equatable {
             && claims.isEmpty
     }
 }
+
+extension ProviderConfig: CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
+    /// Never shows `client_secret` or the shared secret: configs get printed and logged.
+    public var description: String {
+        "ProviderConfig(id: \(id), issuer: \(issuer), jwks_uri: \(jwksURI ?? "discovery"), client_id: \(clientID ?? "-"), client_secret: \(clientSecret == nil ? "-" : "<redacted>"), shared_secret: \(sharedSecret == nil ? "-" : "<redacted>"), audiences: \(audiences), algorithms: \(algorithms.map(\.rawValue).sorted()))"
+    }
+
+    public var debugDescription: String { description }
+
+    public var customMirror: Mirror {
+        Mirror(
+            self,
+            children: [
+                "id": id, "issuer": issuer, "jwksURI": jwksURI as Any, "clientID": clientID as Any,
+                "clientSecret": clientSecret == nil ? "-" : "<redacted>",
+                "sharedSecret": sharedSecret == nil ? "-" : "<redacted>", "audiences": audiences,
+                "algorithms": algorithms.map(\.rawValue).sorted(), "clockSkew": clockSkew, "claims": claims,
+            ])
+    }
+}

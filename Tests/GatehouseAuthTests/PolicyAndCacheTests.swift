@@ -38,6 +38,8 @@ import Testing
         #expect(decide(AllowRules(scopes: ["orders.read", "orders.write"])) == "scope:missing required scope")
         #expect(decide(AllowRules(claims: ["tenant": "acme", "tags": "b", "level": "3"])) == "permit")
         #expect(decide(AllowRules(claims: ["tenant": "other"])) == "required claim value not present")
+        #expect(decide(AllowRules(claims: ["level": "3.0"])) == "permit")
+        #expect(decide(AllowRules(claims: ["level": "4"])) == "required claim value not present")
         #expect(decide(AllowRules(claims: ["missing": "x"])) == "required claim missing")
         let none = RouteConfig(id: "r", upstream: UpstreamTarget(scheme: .http, host: "x", port: 1), auth: .jwt)
         guard case .deny(.noCredentials) = AccessPolicy.decide(route: none, identity: nil) else {
@@ -60,6 +62,14 @@ import Testing
         let (f2, d2) = HeaderRules.identityHeaderFields(GatewayConfig.defaultIdentityHeaders, identity: evil)
         #expect(f2.isEmpty)
         #expect(d2 == ["X-Forwarded-User"])
+    }
+
+    @Test func secretsAreNeverPrinted() {
+        let p = ProviderConfig(id: "x", issuer: "https://i", clientSecret: "s3cr3t-value", sharedSecret: Array("hmac-secret-bytes".utf8))
+        let config = GatewayConfig(server: ServerConfig(), providers: [p], identityHeaders: [], routes: [])
+        for text in [String(describing: p), String(reflecting: p), String(describing: config), String(reflecting: config)] {
+            #expect(!text.contains("s3cr3t") && !text.contains("104, 109, 97, 99"), "\(text)")
+        }
     }
 
     @Test func bearerExtraction() throws {

@@ -299,13 +299,13 @@ import Testing
             rule: "claim path empty segment",
             yaml: jwtDocument(provider: "    claims:\n      groups: realm_access..roles\n"),
             expected:
-                "test.yaml:6:15: providers[0].claims.groups: expected a claim name or dotted path (letters, digits, _, : and -, separated by .)"
+                "test.yaml:6:15: providers[0].claims.groups: expected a claim name or dotted path (letters, digits, _, : and -, separated by .) or a URL claim name"
         ),
         Fixture(
             rule: "claim path with a slash",
-            yaml: jwtDocument(provider: "    claims:\n      groups: \"https://example.com/roles\"\n"),
+            yaml: jwtDocument(provider: "    claims:\n      groups: \"example.com/roles\"\n"),
             expected:
-                "test.yaml:6:15: providers[0].claims.groups: expected a claim name or dotted path (letters, digits, _, : and -, separated by .)"
+                "test.yaml:6:15: providers[0].claims.groups: expected a claim name or dotted path (letters, digits, _, : and -, separated by .) or a URL claim name"
         ),
         Fixture(
             rule: "unknown claims key", yaml: jwtDocument(provider: "    claims: {name: name}\n"),
@@ -397,7 +397,19 @@ import Testing
         Fixture(
             rule: "identity header claim", yaml: document(top: "identity_headers:\n  X-User: sub/x"),
             expected:
-                "test.yaml:7:11: identity_headers.X-User: expected an identity field: user, email, groups, preferred_username or a claim name (letters, digits, _ and .)"
+                "test.yaml:7:11: identity_headers.X-User: expected an identity field: user, email, groups, preferred_username or a claim name or dotted path (letters, digits, _, :, - and .) or a URL claim name"
+        ),
+        Fixture(
+            rule: "identity header managed by Gatehouse", yaml: document(top: "identity_headers:\n  X_Forwarded_For: user"),
+            expected: "test.yaml:7:3: identity_headers.X_Forwarded_For: reserved header, cannot carry identity"),
+        Fixture(
+            rule: "identity header in the X-Auth-Request family",
+            yaml: document(top: "identity_headers:\n  X-Auth-Request-User: user"),
+            expected: "test.yaml:7:3: identity_headers.X-Auth-Request-User: reserved header, cannot carry identity"),
+        Fixture(
+            rule: "identity header alias duplicate", yaml: document(top: "identity_headers:\n  X-User: user\n  X_User: email"),
+            expected:
+                "test.yaml:8:3: identity_headers.X_User: same header as X-User (names are compared case-insensitively, with _ and . read as -)"
         ),
         Fixture(
             rule: "identity header reserved", yaml: document(top: "identity_headers:\n  Host: user"),
@@ -406,7 +418,8 @@ import Testing
             rule: "identity header case-insensitive duplicate",
             yaml: document(top: "identity_headers:\n  X-User: user\n  x-user: email"),
             expected:
-                "test.yaml:8:3: identity_headers.x-user: same header as X-User (header names are case-insensitive)"),
+                "test.yaml:8:3: identity_headers.x-user: same header as X-User (names are compared case-insensitively, with _ and . read as -)"
+        ),
         Fixture(
             rule: "identity headers not a mapping", yaml: document(top: "identity_headers: [user]"),
             expected: "test.yaml:6:19: identity_headers: expected a mapping"),
