@@ -1,0 +1,344 @@
+#!/usr/bin/env python3
+"""Turns the raw records of Benchmarks/run.sh into one markdown report.
+
+    python3 Benchmarks/report.py WORKDIR [--out FILE]
+
+WORKDIR holds what run.sh recorded:
+    meta.tsv   key<TAB>value (date, machine, load, settings, target lists)
+    gates.tsv  target<TAB>ok|FAILED<TAB>detail
+    runs.tsv   phase<TAB>target<TAB>round<TAB>wrk-output-file<TAB>proxy-cpu-ticks<TAB>upstream-cpu-ticks
+               <TAB>proxy-peak-rss-kib<TAB>miss-first-index<TAB>miss-requests
+    idle.json  the output of idle_conns.py (optional)
+Prints the report, writes it to --out, exits 1 if a gate failed, a run had a non-2xx response or a socket
+error, a run is missing, or the idle-connection check failed.
+"""
+
+import argparse
+import json
+import os
+import re
+import statistics
+import sys
+
+UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3, "h": 3600e3}
+
+
+def parse_wrk(text):
+    """requests/s, total requests, p50/p99 in ms, non-2xx, socket errors {connect, read, write, timeout}."""
+    out = {"rps": None, "requests": None, "p50": None, "p99": None, "non2xx": 0,
+           "socket": {"connect": 0, "read": 0, "write": 0, "timeout": 0}}
+    m = re.search(r"Requests/sec:\s+([\d.]+)", text)
+    if m:
+        out["rps"] = float(m.group(1))
+    m = re.search(r"^\s*(\d+) requests in ([\d.]+)(\w+)", text, re.M)
+    if m:
+        out["requests"] = int(m.group(1))
+    for pct, key in (("50", "p50"), ("99", "p99")):
+        m = re.search(rf"^\s*{pct}%\s+([\d.]+)(us|ms|s|m|h)\s*$", text, re.M)
+        if m:
+            out[key] = float(m.group(1)) * UNITS[m.group(2)]
+    m = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", text)
+    if m:
+        out["non2xx"] = int(m.group(1))
+    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
+    if m:
+        out["socket"] = dict(zip(("connect", "read", "write", "timeout"), map(int, m.groups())))
+    return out
+
+
+def fmt_ms(ms):
+    if ms is None:
+        return "n/a"
+    if ms < 1:
+        return f"{ms * 1000:.0f} µs"
+    if ms < 10:
+        return f"{ms:.2f} ms"
+    return f"{ms:.1f} ms"
+
+
+def fmt_int(x):
+    return f"{x:,.0f}"
+
+
+def read_tsv(path):
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        return [line.rstrip("\n").split("\t") for line in f if line.strip()]
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("workdir")
+    parser.add_argument("--out")
+    args = parser.parse_args()
+    w = args.workdir
+
+    meta = {row[0]: (row[1] if len(row) > 1 else "") for row in read_tsv(os.path.join(w, "meta.tsv"))}
+    gates = {row[0]: (row[1], row[2] if len(row) > 2 else "") for row in read_tsv(os.path.join(w, "gates.tsv"))}
+    tick_us = 1e6 / float(meta.get("clk_tck", "100"))
+    targets = meta.get("targets", "").split()
+    lat_targets = meta.get("lat_targets", "").split()
+    rounds = int(meta.get("rounds", "0"))
+    lat_rounds = int(meta.get("lat_rounds", "0"))
+    proxy_of = dict(item.split("=", 1) for item in meta.get("proxy_of", "").split())
+    baseline_of = dict(item.split("=", 1) for item in meta.get("baseline_of", "").split())
+
+    runs = {}  # (phase, target) -> list of dicts
+    for row in read_tsv(os.path.join(w, "runs.tsv")):
+        phase, target, rnd, out_file, pticks, uticks, hwm = row[:7]
+        miss_first, miss_sent = (row[7], row[8]) if len(row) >= 9 else ("", "")
+        try:
+            with open(out_file) as f:
+                text = f.read()
+        except OSError:
+            text = ""
+        rec = parse_wrk(text)
+        rec.update(
+            round=int(rnd), proxy_ticks=int(pticks) if pticks else None, up_ticks=int(uticks) if uticks else None,
+            hwm_kib=int(hwm) if hwm else None,
+            miss_first=int(miss_first) if miss_first else None, miss_sent=int(miss_sent) if miss_sent else None,
+        )
+        runs.setdefault((phase, target), []).append(rec)
+
+    problems = []
+    lines = []
+    add = lines.append
+
+    def summary(phase, target):
+        recs = runs.get((phase, target), [])
+        if not recs:
+            return None
+        rps = [r["rps"] for r in recs if r["rps"] is not None]
+        reqs = sum(r["requests"] or 0 for r in recs)
+        s = {
+            "n": len(recs),
+            "rps_med": statistics.median(rps) if rps else None,
+            "rps_min": min(rps) if rps else None,
+            "rps_max": max(rps) if rps else None,
+            "p50": statistics.median([r["p50"] for r in recs if r["p50"] is not None] or [0]) if recs else None,
+            "p99": statistics.median([r["p99"] for r in recs if r["p99"] is not None] or [0]) if recs else None,
+            "requests": reqs,
+            "non2xx": sum(r["non2xx"] for r in recs),
+            "socket": {k: sum(r["socket"][k] for r in recs) for k in ("connect", "read", "write", "timeout")},
+            "cpu_us": None, "up_cpu_us": None,
+            "hwm_kib": max([r["hwm_kib"] for r in recs if r["hwm_kib"]] or [0]) or None,
+            "missing": any(r["rps"] is None for r in recs),
+        }
+        pt = [r["proxy_ticks"] for r in recs if r["proxy_ticks"] is not None]
+        if pt and reqs:
+            s["cpu_us"] = sum(pt) * tick_us / reqs
+        ut = [r["up_ticks"] for r in recs if r["up_ticks"] is not None]
+        if ut and reqs:
+            s["up_cpu_us"] = sum(ut) * tick_us / reqs
+        return s
+
+    def errors_text(s):
+        sock = sum(s["socket"].values())
+        if s["non2xx"] == 0 and sock == 0:
+            return "0"
+        parts = []
+        if s["non2xx"]:
+            parts.append(f"non-2xx {s['non2xx']}")
+        if sock:
+            parts.append("socket " + ", ".join(f"{k} {v}" for k, v in s["socket"].items() if v))
+        return "; ".join(parts)
+
+    add("# Gatehouse benchmark results")
+    add("")
+    add(f"- Date: {meta.get('date', '?')} (wall time of the whole run: {meta.get('wall', '?')})")
+    add(f"- Machine: {meta.get('nproc', '?')} CPUs (`nproc`), {meta.get('cpu_model', '?')}, "
+        f"kernel {meta.get('kernel', '?')}, {meta.get('mem', '?')}")
+    add(f"- Load (`uptime`): at start `{meta.get('load_start', '?')}`; after the timed runs "
+        f"`{meta.get('load_after_runs', '?')}`; at end `{meta.get('load_end', '?')}`")
+    add(f"- Gatehouse: {meta.get('gatehouse', '?')}")
+    add(f"- Peers: {meta.get('nginx_version', '?')}, {meta.get('wrk_version', '?')}")
+    add(f"- Load generator: `wrk -t{meta.get('threads')} -c{meta.get('connections')} -d{meta.get('duration')} "
+        f"--latency`, {rounds} rounds interleaved ({' '.join(targets)}), warm-up {meta.get('warmup')} per "
+        f"target excluded; latency pass `wrk -t1 -c1 -d{meta.get('lat_duration')} --latency`, "
+        f"{lat_rounds} round(s)")
+    add(f"- Keys and tokens: {meta.get('keys_via', '?')}; cache-miss list: {meta.get('miss_tokens', '?')} "
+        "distinct RS256 tokens")
+    add("")
+
+    # Throughput table.
+    add(f"## Throughput: HTTP/1.1, {meta.get('connections')} keep-alive connections")
+    add("")
+    add("| target | req/s median (min–max) | × nginx-proxy | p50 | p99 | CPU µs/req (proxy) | "
+        "CPU µs/req (upstream) | peak RSS (proxy) | errors |")
+    add("|---|---|---|---|---|---|---|---|---|")
+    sums = {}
+    for t in targets:
+        gate = gates.get(t, ("missing", "no gate result"))
+        if gate[0] != "ok":
+            add(f"| {t} | **FAILED** (correctness gate: {gate[1]}) | | | | | | | |")
+            problems.append(f"{t}: correctness gate failed: {gate[1]}")
+            continue
+        s = summary("main", t)
+        sums[t] = s
+        if s is None or s["n"] < rounds or s["missing"]:
+            add(f"| {t} | **incomplete** ({0 if s is None else s['n']} of {rounds} runs with a result) | | | | | | | |")
+            problems.append(f"{t}: {0 if s is None else s['n']} of {rounds} runs produced a result")
+            if s is None:
+                continue
+        base = sums.get(baseline_of.get(t, ""))
+        ratio = (f"{s['rps_med'] / base['rps_med']:.2f}"
+                 if base and base["rps_med"] and s["rps_med"] else "n/a")
+        proxy = proxy_of.get(t, "none")
+        cpu = f"{s['cpu_us']:.1f}" if proxy != "none" and s["cpu_us"] is not None else "—"
+        up = f"{s['up_cpu_us']:.1f}" if s["up_cpu_us"] is not None else "n/a"
+        rss = f"{s['hwm_kib'] / 1024:.1f} MiB" if proxy != "none" and s["hwm_kib"] else "—"
+        err = errors_text(s)
+        if err != "0":
+            problems.append(f"{t}: errors in timed runs: {err}")
+        rps = (f"{fmt_int(s['rps_med'])} ({fmt_int(s['rps_min'])}–{fmt_int(s['rps_max'])})"
+               if s["rps_med"] else "n/a")
+        add(f"| {t} | {rps} | {ratio} | {fmt_ms(s['p50'])} | {fmt_ms(s['p99'])} | {cpu} | {up} | {rss} | {err} |")
+    add("")
+    add("× nginx-proxy: median req/s over nginx-proxy's median in the same run (16 KiB targets over "
+        "nginx-proxy-16k). CPU µs/req: utime+stime of the proxy process (gatehouse; nginx-proxy's workers "
+        "summed) over all timed rounds, divided by the requests wrk completed in them; upstream: the upstream "
+        "nginx worker, the same way. Peak RSS: the largest VmHWM over the rounds (reset before each run); for "
+        "nginx-proxy the workers' summed. p50/p99: median over the rounds of wrk's latency distribution. "
+        "Errors: wrk's non-2xx/3xx responses and socket errors summed over the rounds.")
+    add("")
+
+    miss_recs = runs.get(("main", "gatehouse-miss"), [])
+    if miss_recs and miss_recs[0]["miss_sent"] is not None:
+        total_tokens = int(meta.get("miss_tokens", "0") or 0)
+        parts = []
+        for r in miss_recs:
+            first, sent = r["miss_first"] or 0, r["miss_sent"] or 0
+            fresh = max(0, min(sent, total_tokens - first)) if total_tokens else 0
+            reused = sent - fresh
+            parts.append(f"round {r['round']}: {fmt_int(sent)} requests, "
+                         f"{100.0 * reused / max(sent, 1):.0f}% with a token already sent earlier")
+        add(f"Cache-miss run: {fmt_int(total_tokens)} distinct tokens, used in order across the warm-up and the "
+            f"rounds, wrapping round when exhausted; " + "; ".join(parts) + ". Gatehouse caches verified tokens "
+            "per event loop (10,000 entries each), so a reused token can be a cache hit: with reuse above 0% "
+            "the figure overstates the pure cache-miss rate. Set MISS_TOKENS to at least the requests of the "
+            "warm-up plus all rounds for a pure-miss figure.")
+        add("")
+
+    # Latency table.
+    add("## Latency: 1 connection (`wrk -t1 -c1`)")
+    add("")
+    add("| target | p50 | p99 | added p50 over direct | req/s | errors |")
+    add("|---|---|---|---|---|---|")
+    lat = {}
+    for t in lat_targets:
+        gate = gates.get(t, ("missing", ""))
+        if gate[0] != "ok":
+            add(f"| {t} | **FAILED** (correctness gate) | | | | |")
+            continue
+        s = summary("lat", t)
+        if s is None or s["missing"]:
+            add(f"| {t} | **incomplete** | | | | |")
+            problems.append(f"{t}: latency run produced no result")
+            continue
+        lat[t] = s
+        direct = lat.get("direct-16k" if t.endswith("-16k") else "direct")
+        added = f"{(s['p50'] - direct['p50']) * 1000:+.0f} µs" if direct and t not in ("direct", "direct-16k") else "—"
+        err = errors_text(s)
+        if err != "0":
+            problems.append(f"{t} (latency): errors: {err}")
+        add(f"| {t} | {fmt_ms(s['p50'])} | {fmt_ms(s['p99'])} | {added} | {fmt_int(s['rps_med'] or 0)} | {err} |")
+    add("")
+
+    # Idle connections.
+    add("## Idle keep-alive connections")
+    add("")
+    idle_path = os.path.join(w, "idle.json")
+    idle = None
+    if os.path.exists(idle_path):
+        try:
+            with open(idle_path) as f:
+                idle = json.loads(f.read().strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            idle = None
+    if idle and "rss_before_kib" in idle:
+        add(f"{idle['count']} connections to gatehouse, each after one RS256-authenticated request "
+            f"({idle['ok']} answered 200, {idle.get('open_at_measurement', '?')} still open when measured): "
+            f"RSS {idle['rss_before_kib'] / 1024:.1f} MiB → {idle['rss_after_kib'] / 1024:.1f} MiB, "
+            f"**{idle['kib_per_conn']:.1f} KiB per idle connection**.")
+        if idle["ok"] != idle["count"]:
+            problems.append(f"idle connections: only {idle['ok']} of {idle['count']} answered 200 "
+                            f"({idle.get('first_failure')})")
+    else:
+        reason = meta.get("idle_skipped") or (idle or {}).get("error") or "no result"
+        add(f"Not measured: {reason}.")
+        if not meta.get("idle_skipped"):
+            problems.append(f"idle connections: {reason}")
+    add("")
+
+    # HTTP/2.
+    add("## HTTP/2")
+    add("")
+    add(meta.get("h2", "HTTP/2 scenarios: not available until issue 5"))
+    add("")
+
+    # Goals from issues 6 and 3.
+    def ratio(a, b, key="rps_med"):
+        sa, sb = sums.get(a), sums.get(b)
+        if not sa or not sb or not sa.get(key) or not sb.get(key):
+            return None
+        return sa[key] / sb[key]
+
+    goals = []
+
+    def goal(text, value, ok):
+        if value is None:
+            goals.append(f"| {text} | n/a | |")
+        else:
+            goals.append(f"| {text} | {value} | {'met' if ok else '**missed**'} |")
+
+    for t, name in (("gatehouse-rs256", "RS256"), ("gatehouse-es256", "ES256")):
+        r = ratio(t, "nginx-proxy")
+        goal(f"{name} throughput ≥ 0.8× nginx-proxy (stretch 1.0×)", r and f"{r:.2f}×", r is not None and r >= 0.8)
+        c = ratio(t, "nginx-proxy", "cpu_us")
+        goal(f"{name} CPU/req ≤ 1.5× nginx-proxy's (stretch 1.0×)", c and f"{c:.2f}×", c is not None and c <= 1.5)
+        g = ratio(t, "gatehouse-none")
+        goal(f"{name} throughput ≥ 0.9× gatehouse-none (issue 3)", g and f"{g:.2f}×", g is not None and g >= 0.9)
+    r = ratio("gatehouse-none", "nginx-proxy")
+    goal("auth: none throughput ≥ 0.9× nginx-proxy", r and f"{r:.2f}×", r is not None and r >= 0.9)
+    r = ratio("gatehouse-none-16k", "nginx-proxy-16k")
+    goal("16 KiB throughput ≥ 0.8× nginx-proxy", r and f"{r:.2f}×", r is not None and r >= 0.8)
+    gm = sums.get("gatehouse-miss")
+    if gm and gm.get("rps_med"):
+        goals.append(f"| cache-miss path (RS256), report the number | {fmt_int(gm['rps_med'])} req/s, "
+                     f"{gm['cpu_us']:.0f} µs CPU/req | reported |")
+    if all(k in lat for k in ("direct", "nginx-proxy")):
+        np_added = lat["nginx-proxy"]["p50"] - lat["direct"]["p50"]
+        for t in ("gatehouse-none", "gatehouse-rs256", "gatehouse-es256"):
+            if t in lat:
+                added = lat[t]["p50"] - lat["direct"]["p50"]
+                goal(f"1 connection: {t} added p50 ≤ nginx-proxy's ({np_added * 1000:.0f} µs)",
+                     f"{added * 1000:.0f} µs", added <= np_added)
+    if idle and "kib_per_conn" in idle:
+        goal("idle connection ≤ 8 KiB RSS", f"{idle['kib_per_conn']:.1f} KiB", idle["kib_per_conn"] <= 8)
+    total_errors = sum(s["non2xx"] + sum(s["socket"].values()) for s in sums.values() if s)
+    goal("zero errors in every run", f"{total_errors}", total_errors == 0)
+    add("## Goals (issue 6; issue 3's JWT vs auth: none)")
+    add("")
+    add("| goal | measured | |")
+    add("|---|---|---|")
+    lines.extend(goals)
+    add("")
+
+    if problems:
+        add("## Problems")
+        add("")
+        for p in problems:
+            add(f"- {p}")
+        add("")
+
+    text = "\n".join(lines)
+    print(text)
+    if args.out:
+        with open(args.out, "w") as f:
+            f.write(text + "\n")
+    sys.exit(1 if problems else 0)
+
+
+if __name__ == "__main__":
+    main()
