@@ -167,15 +167,14 @@ def main():
     add("| target | req/s median (min–max) | × nginx-proxy | p50 | p99 | CPU µs/req (proxy) | "
         "CPU µs/req (upstream) | peak RSS (proxy) | errors |")
     add("|---|---|---|---|---|---|---|---|---|")
-    sums = {}
+    sums = {t: summary("main", t) for t in targets if gates.get(t, ("",))[0] == "ok"}
     for t in targets:
         gate = gates.get(t, ("missing", "no gate result"))
         if gate[0] != "ok":
             add(f"| {t} | **FAILED** (correctness gate: {gate[1]}) | | | | | | | |")
             problems.append(f"{t}: correctness gate failed: {gate[1]}")
             continue
-        s = summary("main", t)
-        sums[t] = s
+        s = sums[t]
         if s is None or s["n"] < rounds or s["missing"]:
             add(f"| {t} | **incomplete** ({0 if s is None else s['n']} of {rounds} runs with a result) | | | | | | | |")
             problems.append(f"{t}: {0 if s is None else s['n']} of {rounds} runs produced a result")

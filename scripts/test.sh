@@ -1,23 +1,32 @@
 #!/usr/bin/env bash
-# Runs every Gatehouse test. Installs what the tests need first (Debian packages, Python packages),
-# so it works on a fresh Debian/Ubuntu machine with Swift 6 installed. Idempotent.
+# Runs every Gatehouse test. Installs what the tests need first, so it works on a fresh Debian/Ubuntu machine
+# with Swift 6 installed: Debian packages (curl, python3-venv) and a Python virtual environment .venv-test with
+# scripts/requirements-test.txt (joserfc for independent tokens, Canaille as a real OpenID provider).
+# Idempotent: a second run reuses what is there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_apt=()
-for tool in curl python3; do
-  command -v "$tool" >/dev/null 2>&1 || need_apt+=("$tool")
-done
+command -v curl >/dev/null 2>&1 || need_apt+=(curl)
+command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
+python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
   $SUDO apt-get update -qq
-  $SUDO apt-get install -y -qq "${need_apt[@]}"
+  $SUDO DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}"
 fi
 
-# Python test dependencies (independent JOSE implementation, OpenID provider) come with the JWT and login work.
-if [ -f scripts/requirements-test.txt ]; then
-  python3 -m pip install -q -r scripts/requirements-test.txt
+venv=.venv-test
+stamp="$venv/.requirements.sha256"
+want=$(sha256sum scripts/requirements-test.txt | cut -d' ' -f1)
+if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  echo "test.sh: creating $venv with scripts/requirements-test.txt" >&2
+  rm -rf "$venv"
+  python3 -m venv "$venv"
+  "$venv/bin/python" -m pip install -q --disable-pip-version-check -r scripts/requirements-test.txt
+  echo "$want" > "$stamp"
 fi
+export GATEHOUSE_TEST_PYTHON="$PWD/$venv/bin/python"
 
 swift build --build-tests
 swift test --skip-build "$@"

@@ -40,12 +40,14 @@ public final class KeyStore: Sendable {
         self.source = source
         self.logger = logger
         var entries: [String: Entry] = [:]
-        for p in providers { entries[p.id] = Entry() }
+        for p in providers where KeyStore.needsKeySet(p) { entries[p.id] = Entry() }
         self.state = Mutex(entries)
     }
 
-    /// Providers whose tokens are verified with keys from a key set (not only a shared secret).
-    var fetchedProviders: [ProviderConfig] { providers }
+    /// A provider that accepts only HS* algorithms verifies with its shared secret and has no key set to fetch.
+    static func needsKeySet(_ provider: ProviderConfig) -> Bool {
+        provider.algorithms.contains { !$0.isSymmetric }
+    }
 
     public func keys(for providerID: String) -> KeySet? {
         state.withLock { $0[providerID]?.keys }
@@ -148,7 +150,7 @@ public final class KeyStore: Sendable {
     /// periodic refreshes.
     public func run() async {
         await withTaskGroup(of: Void.self) { group in
-            for provider in providers {
+            for provider in providers where KeyStore.needsKeySet(provider) {
                 group.addTask { await self.maintain(providerID: provider.id) }
             }
         }

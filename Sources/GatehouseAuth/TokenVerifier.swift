@@ -68,15 +68,19 @@ public struct TokenVerifier: Sendable {
         let candidates = providers.filter { $0.config.issuer == iss }
         guard !candidates.isEmpty else { return .rejected("untrusted issuer") }
         let signingInput = utf8[utf8.startIndex..<dots[1]]
-        var lastFailure: Outcome = .rejected("invalid signature")
+        var failure: Outcome = .rejected("invalid signature")
         for provider in candidates {
             let outcome = verify(
                 provider: provider, alg: alg, kid: kid, typ: h["typ"]?.stringValue, signingInput: signingInput,
                 signature: signature, claims: claims, now: now)
-            if case .verified = outcome { return outcome }
-            lastFailure = outcome
+            switch outcome {
+            case .verified: return outcome
+            // A provider that may learn the key on refresh (or has no keys yet) outranks a plain rejection.
+            case .unknownKeyID, .keysUnavailable: failure = outcome
+            case .rejected: if case .rejected = failure { failure = outcome }
+            }
         }
-        return lastFailure
+        return failure
     }
 
     func verify(

@@ -19,9 +19,10 @@ public enum BearerCredentials {
         guard let value else { return nil }
         guard value.utf8.count <= maxTokenBytes + 16 else { throw .invalidToken("token too large") }
         let trimmed = value.trimmingSpaces()
+        // Another scheme (Basic, ...) is not a credential for a bearer route: 401 with the Bearer challenge.
         guard let space = trimmed.firstIndex(of: " "),
             trimmed[..<space].lowercased() == "bearer"
-        else { throw .invalidAuthRequest("Authorization is not a Bearer credential") }
+        else { return nil }
         let token = trimmed[trimmed.index(after: space)...].trimmingSpaces()
         guard !token.isEmpty, token.utf8.allSatisfy(isB64TokenByte) else {
             throw .invalidToken("malformed bearer token")

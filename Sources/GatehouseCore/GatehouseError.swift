@@ -4,6 +4,8 @@ public enum GatehouseError: Error, Sendable, Equatable {
     // client
     case badRequest(String)
     case expectationFailed
+    /// The client stopped sending its request body.
+    case requestTimeout
     case headerTooLarge
     case bodyTooLarge(limit: Int64)
     case notFound
@@ -33,7 +35,7 @@ public enum GatehouseError: Error, Sendable, Equatable {
 
     public var source: Source {
         switch self {
-        case .badRequest, .expectationFailed, .headerTooLarge, .bodyTooLarge, .notFound, .methodNotAllowed, .encodedSlashNotAllowed,
+        case .badRequest, .expectationFailed, .requestTimeout, .headerTooLarge, .bodyTooLarge, .notFound, .methodNotAllowed, .encodedSlashNotAllowed,
             .noCredentials, .invalidToken, .invalidAuthRequest, .forbidden:
             return .client
         case .keysUnavailable: return .identityProvider
@@ -50,6 +52,7 @@ public enum GatehouseError: Error, Sendable, Equatable {
         switch self {
         case .badRequest: return "bad_request"
         case .expectationFailed: return "expectation_failed"
+        case .requestTimeout: return "request_body_timeout"
         case .headerTooLarge: return "header_too_large"
         case .bodyTooLarge: return "body_too_large"
         case .notFound: return "no_route"
@@ -96,6 +99,9 @@ public struct HTTPErrorResponse: Sendable, Equatable {
         switch error {
         case .badRequest(let why):
             return HTTPErrorResponse(status: 400, headers: [], body: "bad request: \(why)\n", closeConnection: true)
+        case .requestTimeout:
+            return HTTPErrorResponse(
+                status: 408, headers: [], body: "request body not received in time\n", closeConnection: true)
         case .expectationFailed:
             return HTTPErrorResponse(
                 status: 417, headers: [], body: "only Expect: 100-continue is supported\n", closeConnection: true)

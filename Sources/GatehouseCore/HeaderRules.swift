@@ -38,7 +38,7 @@ public struct HeaderRules: Sendable {
 
     /// Headers whose non-canonical spellings are dropped rather than forwarded.
     static let aliasSensitive: Set<String> = [
-        "content-length", "host", "authorization", "cookie", "content-type", "x-request-id",
+        "content-length", "content-type", "content-encoding", "x-request-id",
     ]
 
     /// Names a `Connection` header may not remove: message framing and the target host are Gatehouse's to set.
@@ -94,7 +94,7 @@ public struct HeaderRules: Sendable {
             let n = HeaderRules.normalise(name)
             if HeaderRules.isHopByHop(normalised: n) || nominated.contains(n) { continue }
             if managedIdentityNames.contains(n) || n.hasPrefix("x-auth-request-") { continue }
-            // An alias spelling (`Content_Length`, `Authorization.`) of a header with a meaning to the upstream
+            // An alias spelling (`Content_Length`, `X.Request.Id`) of a header with a meaning to the upstream
             // could be read as the real one by a server that maps `_` to `-` (CGI, WSGI): never forward it.
             if HeaderRules.aliasSensitive.contains(n), name.utf8.count != n.utf8.count || name.lowercased() != n {
                 continue

@@ -16,7 +16,13 @@ public struct Identity: Sendable, Equatable {
         self.claims = claims
         self.expiresAt = expiresAt
         self.user = claims.lookup(path: mapping.user)?.scalarText
-        self.email = claims.lookup(path: mapping.email)?.stringValue
+        // An address the provider says is unverified is not an identity fact (oauth2-proxy refuses it too);
+        // tokens without `email_verified` (most access tokens) are taken as they are.
+        if case .bool(false)? = claims["email_verified"] {
+            self.email = nil
+        } else {
+            self.email = claims.lookup(path: mapping.email)?.stringValue
+        }
         self.groups = claims.lookup(path: mapping.groups)?.stringList ?? []
         self.preferredUsername = claims.lookup(path: mapping.preferredUsername)?.stringValue
         var scopes: Set<String> = []

@@ -45,9 +45,8 @@ public enum JSONValue: Sendable, Equatable {
     /// Strings of a claim: a string gives one, an array gives its string (and number/bool) members.
     public var stringList: [String] {
         switch self {
-        case .string(let s): return [s]
         case .array(let items): return items.compactMap { $0.scalarText }
-        default: return []
+        default: return scalarText.map { [$0] } ?? []
         }
     }
 

@@ -74,8 +74,14 @@ public enum AccessPolicy {
     /// A claim value equals a configured value: numbers compare numerically (`1.50` equals `1.5`), other
     /// scalars by their text form.
     static func claimEquals(_ value: JSONValue, _ required: String) -> Bool {
-        if case .number(let n) = value, let wanted = Double(required) { return n == wanted }
+        if case .number(let n) = value, isDecimalNumber(required), let wanted = Double(required) { return n == wanted }
         return value.scalarText == required
+    }
+
+    /// JSON number syntax only: no hex floats, `inf` or `nan` (which `Double.init` would accept).
+    static func isDecimalNumber(_ text: String) -> Bool {
+        !text.isEmpty && text.utf8.count <= 32
+            && text.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "e") || $0 == UInt8(ascii: "E") || $0 == UInt8(ascii: "+") }
     }
 
     /// The lower-cased domain of an address with exactly one `@` and non-empty parts; nil otherwise.

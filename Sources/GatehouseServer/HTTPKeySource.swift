@@ -59,6 +59,8 @@ public final class HTTPKeySource: KeySource {
             guard let uri = doc["jwks_uri"]?.stringValue else {
                 throw FetchError(description: "discovery document has no jwks_uri")
             }
+            // A remote document may only point at https (or loopback http): never at a local file.
+            guard Self.isAllowed(uri) else { throw FetchError(description: "discovery jwks_uri must be https") }
             jwksURI = uri
         }
         if jwksURI.hasPrefix("file://") {

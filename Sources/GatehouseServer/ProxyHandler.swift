@@ -50,6 +50,11 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
         var upstreamReusable = true
         var closeAfterResponse = false
         var responseTimer: Scheduled<Void>?
+        /// Bounds a stalled body in either direction: checked against `lastActivity`, re-armed lazily so that
+        /// progress costs one timestamp, not one timer, per chunk.
+        var activityTimer: Scheduled<Void>?
+        var lastClientActivity: NIODeadline = .now()
+        var lastUpstreamActivity: NIODeadline = .now()
         var error: String?
         /// A constant phrase saying why a request was denied (never request data).
         var detail: String?
@@ -143,6 +148,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
         if let exchange {
             self.exchange = nil
             exchange.responseTimer?.cancel()
+            exchange.activityTimer?.cancel()
             if let upstream = exchange.upstream {
                 exchange.upstreamHandler?.delegate = nil
                 upstream.close(promise: nil)
@@ -155,6 +161,11 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
+        // Already answered and closing (e.g. the EOF after a 408 mid-body): nothing more to say.
+        if closing {
+            context.close(promise: nil)
+            return
+        }
         // Parse errors from the HTTP decoder. Answer with a precise status when nothing was sent yet.
         let mapped: GatehouseError
         switch error {
@@ -311,6 +322,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
                 wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .continue))), promise: nil)
         }
         // 8. forward
+        if !e.requestComplete { armActivity(e, context: context) }
         acquireUpstream(for: e, context: context)
     }
 
@@ -343,6 +355,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
     private func receivedBody(_ buffer: ByteBuffer, context: ChannelHandlerContext) {
         guard let e = exchange else { return }
         if e.answeredLocally { return }  // the rest of the body is discarded
+        e.lastClientActivity = .now()
         e.bodyBytes += Int64(buffer.readableBytes)
         if e.bodyBytes > e.bodyLimit {
             abortUpstream(e)
@@ -464,6 +477,41 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
         if !channel.isActive { upstreamClosed() }
     }
 
+    /// While the request body streams in, `idle` bounds the gap between two client reads (a stalled upload gets
+    /// 408); while the response body streams out, `upstream_response` bounds the gap between upstream reads
+    /// (a stalled upstream, or a client that stopped reading, closes both connections).
+    private func armActivity(_ e: Exchange, context: ChannelHandlerContext) {
+        e.activityTimer?.cancel()
+        let bodyLimit = TimeAmount(runtime.config.server.idleTimeout)
+        let streamLimit = runtime.responseTimeout
+        var deadlines: [NIODeadline] = []
+        if !e.requestComplete { deadlines.append(e.lastClientActivity + bodyLimit) }
+        if e.responseStarted { deadlines.append(e.lastUpstreamActivity + streamLimit) }
+        guard let deadline = deadlines.min() else { return }
+        e.activityTimer = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [self] in
+            guard let current = self.exchange, current === e, let context = self.context else { return }
+            let now = NIODeadline.now()
+            let uploadStalled = !e.requestComplete && e.lastClientActivity + bodyLimit <= now
+            let streamStalled = e.responseStarted && e.lastUpstreamActivity + streamLimit <= now
+            guard uploadStalled || streamStalled else {
+                self.armActivity(e, context: context)  // there was progress: wait for the new deadline
+                return
+            }
+            if e.responseStarted {
+                // Nothing can be said in-band any more: close both sides.
+                e.error = uploadStalled ? "request_body_timeout" : "stream_stalled"
+                self.abortUpstream(e)
+                self.closing = true
+                self.log(e)
+                self.exchange = nil
+                context.close(promise: nil)
+            } else {
+                self.abortUpstream(e)
+                self.respondLocally(.requestTimeout, exchange: e, context: context, forceClose: true)
+            }
+        }
+    }
+
     /// `upstream_response` bounds the wait for the response head, counted from when the whole request was sent
     /// (so a long upload is never cut short by it).
     private func startResponseTimer(_ e: Exchange, context: ChannelHandlerContext) {
@@ -480,6 +528,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
     /// Closes the exchange's upstream connection; it is never reused after an error.
     private func abortUpstream(_ e: Exchange) {
         e.responseTimer?.cancel()
+        e.activityTimer?.cancel()
         e.upstreamReusable = false
         if let upstream = e.upstream {
             e.upstreamHandler?.delegate = nil
@@ -503,6 +552,8 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
             e.responseTimer?.cancel()
             e.responseStarted = true
             e.status = Int(head.status.code)
+            e.lastUpstreamActivity = .now()
+            armActivity(e, context: context)
             if !head.isKeepAlive { e.upstreamReusable = false }
             var headers = HTTPHeaders(HeaderRules.clientResponseHeaders(from: head.headers))
             headers.replaceOrAdd(name: "X-Request-Id", value: e.requestID)
@@ -517,6 +568,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
             }
             context.write(wrapOutboundOut(.head(HTTPResponseHead(version: e.version, status: head.status, headers: headers))), promise: nil)
         case .body(let buffer):
+            e.lastUpstreamActivity = .now()
             e.responseBytes += Int64(buffer.readableBytes)
             context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
         case .end:
@@ -578,6 +630,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
 
     private func completeExchange(_ e: Exchange, context: ChannelHandlerContext) {
         e.responseTimer?.cancel()
+        e.activityTimer?.cancel()
         if let upstream = e.upstream, let handler = e.upstreamHandler {
             handler.delegate = nil
             e.upstream = nil
@@ -638,6 +691,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
 
     private func finishLocal(_ e: Exchange, context: ChannelHandlerContext) {
         e.responseTimer?.cancel()
+        e.activityTimer?.cancel()
         exchange = nil
         log(e)
         pendingRead = false
@@ -667,10 +721,24 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
         return Int64(ts.tv_sec)
     }
 
+    /// Request ids need to be unique, not secret: a SplitMix64 stream per connection, seeded once from the
+    /// system generator, avoids two getrandom(2) calls per request.
+    private var idState: UInt64 = {
+        var system = SystemRandomNumberGenerator()
+        return system.next()
+    }()
+
+    private func nextID() -> UInt64 {
+        idState &+= 0x9E37_79B9_7F4A_7C15
+        var z = idState
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+
     private func makeRequestID() -> String {
-        var rng = SystemRandomNumberGenerator()
-        let a = rng.next() as UInt64
-        let b = rng.next() as UInt64
+        let a = nextID()
+        let b = nextID()
         let ha = String(a, radix: 16)
         let hb = String(b, radix: 16)
         return String(repeating: "0", count: 16 - ha.count) + ha + String(repeating: "0", count: 16 - hb.count) + hb

@@ -40,6 +40,9 @@ import Testing
         #expect(decide(AllowRules(claims: ["tenant": "other"])) == "required claim value not present")
         #expect(decide(AllowRules(claims: ["level": "3.0"])) == "permit")
         #expect(decide(AllowRules(claims: ["level": "4"])) == "required claim value not present")
+        #expect(decide(AllowRules(claims: ["level": "0x3"])) == "required claim value not present")
+        #expect(decide(AllowRules(emailDomains: ["example.com"]), #"{"email":"a@example.com","email_verified":false}"#) == "no valid email")
+        #expect(decide(AllowRules(emailDomains: ["example.com"]), #"{"email":"a@example.com","email_verified":true}"#) == "permit")
         #expect(decide(AllowRules(claims: ["missing": "x"])) == "required claim missing")
         let none = RouteConfig(id: "r", upstream: UpstreamTarget(scheme: .http, host: "x", port: 1), auth: .jwt)
         guard case .deny(.noCredentials) = AccessPolicy.decide(route: none, identity: nil) else {
@@ -51,11 +54,11 @@ import Testing
     @Test func identityHeaderValues() {
         let id = identity(alice)
         let (fields, dropped) = HeaderRules.identityHeaderFields(
-            GatewayConfig.defaultIdentityHeaders + [IdentityHeader(name: "X-Tenant", claim: "tenant"), IdentityHeader(name: "X-Missing", claim: "nope")],
+            GatewayConfig.defaultIdentityHeaders + [IdentityHeader(name: "X-Tenant", claim: "tenant"), IdentityHeader(name: "X-Missing", claim: "nope"), IdentityHeader(name: "X-Level", claim: "level")],
             identity: id)
         #expect(fields.map { "\($0.0)=\($0.1)" } == [
             "X-Forwarded-User=alice", "X-Forwarded-Email=Alice@Example.com", "X-Forwarded-Groups=staff,admins",
-            "X-Tenant=acme",
+            "X-Tenant=acme", "X-Level=3",
         ])
         #expect(dropped.isEmpty)
         let evil = identity(#"{"sub":"a\r\nX-Injected: 1"}"#)
@@ -84,7 +87,7 @@ import Testing
         #expect(extract([("authorization", "bEaReR   abc")]) == "abc")
         #expect(extract([]) == "nil")
         #expect(extract([("Authorization", "Bearer a"), ("Authorization", "Bearer b")]).contains("more than one"))
-        #expect(extract([("Authorization", "Basic dTpw")]).contains("not a Bearer"))
+        #expect(extract([("Authorization", "Basic dTpw")]) == "nil")
         #expect(extract([("Authorization", "Bearer a b")]).contains("malformed bearer token"))
         #expect(extract([("Authorization", "Bearer a\"b")]).contains("malformed bearer token"))
         #expect(extract([], query: "x=1&access_token=abc").contains("query string"))

@@ -49,7 +49,7 @@ import Testing
         let config = try ConfigLoader.load(path: path, environment: [:])
         #expect(config.server == ServerConfig())
         #expect(config.identityHeaders == GatewayConfig.defaultIdentityHeaders)
-        #expect(config.providers == [ProviderConfig(id: "corp", issuer: "https://idp.example.com/realms/corp")])
+        #expect(config.providers == [ProviderConfig(id: "corp", issuer: "https://idp.example.com/realms/corp", audiences: ["api://orders"])])
         #expect(
             config.routes == [
                 RouteConfig(

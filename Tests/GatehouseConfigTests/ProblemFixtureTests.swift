@@ -383,7 +383,7 @@ import Testing
         Fixture(
             rule: "allow claim path invalid", yaml: jwtDocument(route: "    allow:\n      claims: {\"a b\": x}\n"),
             expected:
-                "test.yaml:10:16: routes[0].allow.claims.a b: expected a claim name or dotted path (letters, digits, _, : and -, separated by .)"
+                "test.yaml:10:16: routes[0].allow.claims.a b: expected a claim name or dotted path (letters, digits, _, : and -, separated by .) or a URL claim name"
         ),
         Fixture(
             rule: "route identity header reserved",

@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Foundation
+import GatehouseConfig
 import GatehouseCore
 import NIOConcurrencyHelpers
 import NIOCore
@@ -220,6 +221,36 @@ import Testing
         #expect(ContinuousClock.now - start < .seconds(5))
     }
 
+    @Test func stalledUploadGets408() async throws {
+        let up = try await Upstream()
+        let gh = try await Harness.start(routes: [route("app", upstream: up.target)]) {
+            $0.idleTimeout = .milliseconds(300)
+        }
+        defer { Task { await gh.stop(); await up.stop() } }
+        let c = try RawClient(port: gh.port, timeoutSeconds: 10)
+        c.send("POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nonly-part")
+        let start = ContinuousClock.now
+        let (text, closed) = c.readToClose()
+        // The echo upstream answers as soon as the head arrives, so the response has begun: the stalled upload
+        // ends with both connections closed (a 408 when nothing was sent yet: see the unit of armActivity).
+        #expect(closed)
+        #expect(text.hasPrefix("HTTP/1.1 200 ") || text.hasPrefix("HTTP/1.1 408 "), "got: \(text.prefix(40))")
+        #expect(ContinuousClock.now - start < .seconds(5))
+        #expect(gh.log.accessLines().contains { $0["error"] as? String == "request_body_timeout" })
+    }
+
+    @Test func stalledUploadBeforeAnyResponseGets408() async throws {
+        let gate = try await GatedUpstream()
+        let gh = try await Harness.start(routes: [route("app", upstream: gate.target)]) {
+            $0.idleTimeout = .milliseconds(300)
+        }
+        defer { Task { await gh.stop(); await gate.stop() } }
+        let c = try RawClient(port: gh.port, timeoutSeconds: 10)
+        c.send("POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nonly-part")
+        let (text, closed) = c.readToClose()
+        #expect(text.hasPrefix("HTTP/1.1 408 ") && closed, "got: \(text.prefix(40))")
+    }
+
     @Test func idleKeepAliveIsClosed() async throws {
         let up = try await Upstream()
         let gh = try await Harness.start(routes: [route("app", upstream: up.target)]) {
@@ -357,5 +388,26 @@ import Testing
         #expect(c.readToClose().closed)
         try? await gh.group.shutdownGracefully()
         await gate.stop()
+    }
+}
+
+/// Every shipped config file must not only parse but also start: `gatehouse check` runs the same check.
+@Suite struct ShippedConfigTests {
+    @Test func everyConfigFileIsServable() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
+        let env = ["GATEHOUSE_CLIENT_SECRET": "x", "GATEHOUSE_COOKIE_SECRET": "x", "GATEHOUSE_DATABASE_URL": "x"]
+        var files: [String] = []
+        for dir in ["Config", "Config/examples", "Docker"] {
+            let url = root.appendingPathComponent(dir)
+            for name in (try? FileManager.default.contentsOfDirectory(atPath: url.path)) ?? [] where name.hasSuffix(".yaml") {
+                files.append(url.appendingPathComponent(name).path)
+            }
+        }
+        #expect(files.count >= 7)
+        for file in files {
+            let config = try ConfigLoader.load(path: file, environment: env, readFile: { _ in Array(repeating: 1, count: 64) })
+            #expect(GatehouseServer.unsupported(in: config) == [], "\(file)")
+        }
     }
 }

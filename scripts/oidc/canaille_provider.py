@@ -4,14 +4,17 @@
 Usage:
     python3 scripts/oidc/canaille_provider.py serve [--redirect-uri URI] [--alg RS256]
         [--token-lifetime SECONDS] [--post-logout-redirect-uri URI] [--startup-timeout SECONDS]
-        [--ignore-stdin] [--keep-tmp]
+        [--until-signal] [--keep-tmp]
 
 `serve` creates a temporary directory, writes a Canaille configuration (SQLite storage, fresh signing
-keys, issuer http://127.0.0.1:PORT on a port the kernel picked), creates the users alice and bob, the
-groups staff and admins and the confidential client `gatehouse`, starts Canaille's own server
-(`canaille run`, Hypercorn) on an already bound socket, waits for discovery to answer, logs alice and
-bob in through the real login and consent pages (authorization code + PKCE S256 + nonce, no browser)
-and prints ONE JSON line on stdout:
+keys RSA-2048 + EC P-256 + Ed25519, issuer http://127.0.0.1:PORT on a port the kernel picked for a socket
+bound here and handed to the server, so no port race), starts Canaille's server (Hypercorn with Canaille's
+ASGI factory `canaille.hypercorn.app:create_app()`, i.e. what `canaille run` serves; set
+GATEHOUSE_CANAILLE_RUNNER=canaille-run to start it through `canaille run` itself), polls discovery until
+it answers (the only timed wait, bounded by --startup-timeout), creates the users alice and bob, the
+groups staff and admins and the confidential client `gatehouse` through Canaille's models, logs alice
+and bob in through the real login, password and consent pages (authorization code + PKCE S256 + nonce,
+no browser), verifies both tokens against the published JWKS, and prints ONE JSON line on stdout:
 
     {"issuer": ..., "jwks_uri": ..., "client_id": "gatehouse", "client_secret": ...,
      "tokens": {"alice": ACCESS_JWT, "bob": ACCESS_JWT},
@@ -21,7 +24,7 @@ and prints ONE JSON line on stdout:
      "users": {"alice": {"password": ..., "email": ..., "groups": [...]}, "bob": {...}},
      "pid": PID_OF_THIS_SCRIPT}
 
-It then keeps serving until its standard input reaches end of file (unless --ignore-stdin) or it gets
+It then keeps serving until its standard input reaches end of file (unless --until-signal) or it gets
 SIGTERM/SIGINT/SIGHUP; then it stops Canaille and removes the temporary directory. While it serves, each
 line written to its standard input may be a JSON command, answered by one JSON line on stdout:
 
@@ -34,6 +37,14 @@ line written to its standard input may be a JSON command, answered by one JSON l
     anything else -> {"ok": false, "error": "..."}
 
 Logs go to stderr. Any failure exits non-zero with a message on stderr; every wait is bounded.
+A caller must keep stdin open while it needs the provider (e.g. Foundation's Process: set
+standardInput to a Pipe and close its write end to stop it); with stdin at /dev/null it stops right
+after the JSON line unless --until-signal is given. If this script is SIGKILLed, the server dies with it
+(PR_SET_PDEATHSIG) but the temporary directory (/tmp/gatehouse-canaille-*) is left behind.
+
+Canaille quirks met here: access tokens are JWTs with typ "JWT" and no scope, jti or client_id claim;
+`groups` only with the groups scope, in no fixed order; two tokens for the same user, client and second
+are identical and the second token request gets HTTP 500 (token_flow retries once in the next second).
 """
 
 from __future__ import annotations
@@ -298,9 +309,9 @@ def stop_server(proc: subprocess.Popen | None) -> None:
         proc.wait(timeout=10)
 
 
-def wait_ready(requests, discovery_url: str, issuer: str, proc: subprocess.Popen, timeout: float) -> dict:
-    """Bounded poll of the discovery document: the only timed wait of the startup."""
-    deadline = time.monotonic() + timeout
+def wait_ready(requests, discovery_url: str, issuer: str, proc: subprocess.Popen, spawned: float, timeout: float) -> dict:
+    """Bounded poll of the discovery document (timeout counted from the spawn): the only timed wait."""
+    deadline = spawned + timeout
     last_error = "no attempt"
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -561,9 +572,9 @@ def handle_command(provider: Provider, line: str) -> dict:
         return {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
 
 
-def serve_loop(provider: Provider, proc: subprocess.Popen, ignore_stdin: bool) -> None:
+def serve_loop(provider: Provider, proc: subprocess.Popen, until_signal: bool) -> None:
     buffer = b""
-    stdin_fd = None if ignore_stdin else sys.stdin.fileno()
+    stdin_fd = sys.stdin.fileno() if sys.stdin is not None else None
     while True:
         if proc.poll() is not None:
             raise Failure(f"Canaille exited unexpectedly with status {proc.returncode}")
@@ -572,8 +583,12 @@ def serve_loop(provider: Provider, proc: subprocess.Popen, ignore_stdin: bool) -
             continue
         chunk = os.read(stdin_fd, 65536)
         if not chunk:
-            log("standard input closed; stopping")
-            return
+            if not until_signal:
+                log("standard input closed; stopping")
+                return
+            log("standard input closed; serving on until a signal (--until-signal)")
+            stdin_fd = None
+            continue
         buffer += chunk
         while b"\n" in buffer:
             line, buffer = buffer.split(b"\n", 1)
@@ -584,9 +599,14 @@ def serve_loop(provider: Provider, proc: subprocess.Popen, ignore_stdin: bool) -
 def serve(args) -> int:
     started = time.monotonic()
     try:
+        import canaille  # noqa: F401
+        import hypercorn  # noqa: F401
+        import joserfc  # noqa: F401
         import requests
     except ImportError as exc:
-        raise Failure(f"{exc}; install scripts/requirements-test.txt with pip") from exc
+        raise Failure(
+            f"{exc} (interpreter {sys.executable}); install scripts/requirements-test.txt with pip"
+        ) from exc
 
     tmp = tempfile.mkdtemp(prefix="gatehouse-canaille-")
     proc = None
@@ -608,7 +628,7 @@ def serve(args) -> int:
         sock = None
         app = make_app(config_path)  # imports Canaille here while the server starts
         discovery_url = f"{issuer}/.well-known/openid-configuration"
-        discovery = wait_ready(requests, discovery_url, issuer, proc, args.startup_timeout)
+        discovery = wait_ready(requests, discovery_url, issuer, proc, t0, args.startup_timeout)
         log(f"Canaille answered discovery {time.monotonic() - t0:.2f} s after spawn")
 
         t0 = time.monotonic()
@@ -644,7 +664,7 @@ def serve(args) -> int:
         )
         log(f"ready after {time.monotonic() - started:.2f} s; serving until stdin closes or SIGTERM")
         try:
-            serve_loop(provider, proc, args.ignore_stdin)
+            serve_loop(provider, proc, args.until_signal)
         except Stop:
             log("signal received; stopping")
         return 0
@@ -676,7 +696,11 @@ def main(argv=None) -> int:
     )
     s.add_argument("--token-lifetime", type=int, default=3600, help="access token lifetime in seconds")
     s.add_argument("--startup-timeout", type=float, default=60.0, help="readiness wait bound in seconds")
-    s.add_argument("--ignore-stdin", action="store_true", help="serve until a signal, ignoring stdin")
+    s.add_argument(
+        "--until-signal",
+        action="store_true",
+        help="do not stop when stdin closes; serve until SIGTERM/SIGINT/SIGHUP",
+    )
     s.add_argument("--keep-tmp", action="store_true", help="keep the temporary directory (debugging)")
     args = parser.parse_args(argv)
 
