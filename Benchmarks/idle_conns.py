@@ -3,9 +3,10 @@
 
     python3 Benchmarks/idle_conns.py --pid PID --port PORT --path /rs/ --token-file rs.token [--count 1000]
 
-Reads the process's VmRSS, opens COUNT connections to 127.0.0.1:PORT, sends one authenticated keep-alive
-request on each and reads its whole response, keeps every connection open and idle, waits a moment, reads
-VmRSS again and prints one JSON object: {"count", "ok", "rss_before_kib", "rss_after_kib", "kib_per_conn", ...}.
+Sends --warmup requests on short-lived connections, reads the process's VmRSS, opens COUNT connections to
+127.0.0.1:PORT, sends one authenticated keep-alive request on each and reads its whole response, keeps every
+connection open and idle, waits a moment, reads VmRSS again and prints one JSON object:
+{"count", "ok", "rss_before_kib", "rss_after_kib", "kib_per_conn", ...}.
 Only 127.0.0.1; bounded in time (--timeout seconds for everything).
 """
 
@@ -48,6 +49,13 @@ async def run(args):
         f"GET {args.path} HTTP/1.1\r\nHost: 127.0.0.1:{args.port}\r\n"
         f"Authorization: Bearer {token}\r\nConnection: keep-alive\r\n\r\n"
     ).encode()
+    # Warm-up on a few short-lived connections, so one-time work (key parsing, the first upstream
+    # connection, lazy initialisation) is not counted as the cost of the idle connections.
+    warm_results, warm_writers = [], []
+    for _ in range(args.warmup):
+        await one(args.port, request, warm_results, warm_writers)
+    for w in warm_writers:
+        w.close()
     await asyncio.sleep(args.settle)
     before = rss_kib(args.pid)
     results, writers, failures = [], [], []
@@ -87,6 +95,7 @@ def main():
     parser.add_argument("--path", default="/")
     parser.add_argument("--token-file", required=True)
     parser.add_argument("--count", type=int, default=1000)
+    parser.add_argument("--warmup", type=int, default=10, help="requests on short-lived connections first")
     parser.add_argument("--settle", type=float, default=2.0, help="seconds to wait before each RSS reading")
     parser.add_argument("--timeout", type=float, default=90.0)
     args = parser.parse_args()

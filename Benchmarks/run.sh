@@ -72,16 +72,33 @@ have wrk || need+=(wrk)
 have h2load || need+=(nghttp2-client)
 have curl || need+=(curl)
 have python3 || need+=(python3)
+python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
 if [ ${#need[@]} -gt 0 ]; then
   log "installing from Debian: ${need[*]}"
   $SUDO apt-get update -qq
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+# joserfc (and the rest of scripts/requirements-test.txt) lives in the same virtual environment as the tests'
+# (scripts/test.sh: .venv-test, rebuilt when the requirements change), so the machine's Python is left alone.
+# Only tokens.py needs it; the other helpers use the standard library.
+venv=.venv-test
 if [ -f scripts/requirements-test.txt ]; then
-  python3 -m pip install -q -r scripts/requirements-test.txt
+  stamp="$venv/.requirements.sha256"
+  want=$(sha256sum scripts/requirements-test.txt | cut -d' ' -f1)
+  if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    log "creating $venv with scripts/requirements-test.txt"
+    rm -rf "$venv"
+    python3 -m venv "$venv"
+    "$venv/bin/python" -m pip install -q --disable-pip-version-check -r scripts/requirements-test.txt
+    echo "$want" >"$stamp"
+  fi
+else
+  [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+  "$venv/bin/python" -c 'import joserfc' 2>/dev/null ||
+    "$venv/bin/python" -m pip install -q --disable-pip-version-check joserfc
 fi
-python3 -c 'import joserfc' 2>/dev/null || python3 -m pip install -q joserfc
+JOSE_PY=$ROOT/$venv/bin/python
 
 # ---------------------------------------------------------------------------------------------------------------
 # 2. Release build (its own scratch path, so a debug build in .build is not disturbed)
@@ -139,10 +156,10 @@ for k in duration rounds threads connections warmup lat_duration lat_rounds; do
 done
 
 # Free ports on 127.0.0.1, chosen now (bind port 0, read the number, release).
-read -r UP_PORT NP_PORT GH_PORT ADM_PORT < <(python3 - <<'EOF'
+read -r UP_PORT NP_PORT GH_PORT ADM_PORT GH2_PORT ADM2_PORT < <(python3 - <<'EOF'
 import socket
 socks = []
-for _ in range(4):
+for _ in range(6):
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
     socks.append(s)
@@ -155,7 +172,7 @@ log "ports: upstream $UP_PORT, nginx-proxy $NP_PORT, gatehouse $GH_PORT, admin $
 # 4. Keys and tokens (joserfc)
 # ---------------------------------------------------------------------------------------------------------------
 log "minting keys and $MISS_TOKENS cache-miss tokens"
-python3 Benchmarks/tokens.py prepare --dir "$WORK/tokens" --miss-count "$MISS_TOKENS" --lifetime 14400
+"$JOSE_PY" Benchmarks/tokens.py prepare --dir "$WORK/tokens" --miss-count "$MISS_TOKENS" --lifetime 14400
 RS_TOKEN=$(cat "$WORK/tokens/rs.token")
 ES_TOKEN=$(cat "$WORK/tokens/es.token")
 MISS_GATE_TOKEN=$(tail -n 1 "$WORK/tokens/miss.tokens")
@@ -218,11 +235,12 @@ http {
 }
 EOF
 
-cat >"$WORK/gatehouse.yaml" <<EOF
+gatehouse_config() { # listen-port admin-port
+cat <<EOF
 version: 1
 server:
-  listen: ["127.0.0.1:$GH_PORT"]
-  admin_listen: "127.0.0.1:$ADM_PORT"
+  listen: ["127.0.0.1:$1"]
+  admin_listen: "127.0.0.1:$2"
   workers: 2
   access_log:
     format: off
@@ -258,6 +276,9 @@ routes:
     auth: jwt
     providers: [bench-rs]
 EOF
+}
+gatehouse_config "$GH_PORT" "$ADM_PORT" >"$WORK/gatehouse.yaml"
+gatehouse_config "$GH2_PORT" "$ADM2_PORT" >"$WORK/gatehouse-fresh.yaml"
 
 start_nginx() { # name -> pid of the master
   local dir=$WORK/$1
@@ -283,16 +304,17 @@ PIDS+=("$GH_PID")
 
 wait_http "http://127.0.0.1:$UP_PORT/" 20 || { cat "$WORK/upstream/error.log" >&2; die "upstream nginx did not start"; }
 wait_http "http://127.0.0.1:$NP_PORT/" 20 || { cat "$WORK/nginx-proxy/error.log" >&2; die "nginx-proxy did not start"; }
-ready=0
-for _ in $(seq 300); do
-  kill -0 "$GH_PID" 2>/dev/null || break
-  if [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "http://127.0.0.1:$ADM_PORT/readyz")" = 200 ]; then
-    ready=1
-    break
-  fi
-  sleep 0.1
-done
-[ $ready = 1 ] || { tail -20 "$WORK/gatehouse.log" >&2; die "gatehouse did not become ready"; }
+wait_ready() { # pid admin-port log
+  local _
+  for _ in $(seq 300); do
+    kill -0 "$1" 2>/dev/null || break
+    [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "http://127.0.0.1:$2/readyz")" = 200 ] && return 0
+    sleep 0.1
+  done
+  tail -20 "$3" >&2
+  return 1
+}
+wait_ready "$GH_PID" "$ADM_PORT" "$WORK/gatehouse.log" || die "gatehouse did not become ready"
 UP_WORKERS=$(pgrep -P "$UP_PID" | tr '\n' ' ')
 NP_WORKERS=$(pgrep -P "$NP_PID" | tr '\n' ' ')
 [ -n "$UP_WORKERS" ] && [ -n "$NP_WORKERS" ] || die "could not find the nginx worker processes"
@@ -459,11 +481,25 @@ meta h2 "$H2_NOTE"
 # ---------------------------------------------------------------------------------------------------------------
 # 9. Idle keep-alive connections
 # ---------------------------------------------------------------------------------------------------------------
+# Twice: on a fresh gatehouse process (the marginal cost of a connection: nothing freed earlier to reuse), and on
+# the process that served the timed runs.
 if [ -n "${GATE_OK[gatehouse-rs256]:-}" ] && [ "$IDLE_CONNS" -gt 0 ]; then
-  log "idle connections: $IDLE_CONNS to gatehouse"
+  "$BIN" serve -c "$WORK/gatehouse-fresh.yaml" >"$WORK/gatehouse-fresh.log" 2>&1 &
+  GH2_PID=$!
+  PIDS+=("$GH2_PID")
+  if wait_ready "$GH2_PID" "$ADM2_PORT" "$WORK/gatehouse-fresh.log"; then
+    log "idle connections: $IDLE_CONNS to a fresh gatehouse"
+    timeout -k 5 120 python3 Benchmarks/idle_conns.py --pid "$GH2_PID" --port "$GH2_PORT" --path /rs/ \
+      --token-file "$WORK/tokens/rs.token" --count "$IDLE_CONNS" >"$WORK/idle-fresh.json" || true
+    log "idle (fresh process): $(cat "$WORK/idle-fresh.json")"
+  else
+    log "the fresh gatehouse did not become ready"
+  fi
+  kill -TERM "$GH2_PID" 2>/dev/null || true
+  log "idle connections: $IDLE_CONNS to the gatehouse that served the timed runs"
   timeout -k 5 120 python3 Benchmarks/idle_conns.py --pid "$GH_PID" --port "$GH_PORT" --path /rs/ \
     --token-file "$WORK/tokens/rs.token" --count "$IDLE_CONNS" >"$WORK/idle.json" || true
-  log "idle: $(cat "$WORK/idle.json")"
+  log "idle (benchmark process): $(cat "$WORK/idle.json")"
 else
   meta idle_skipped "the gatehouse-rs256 gate failed or IDLE_CONNS=0"
 fi
