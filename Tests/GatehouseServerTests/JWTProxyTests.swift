@@ -192,3 +192,60 @@ import Testing
         #expect(try await send(s.gh.base + "/api/x", token: s.alice.token()).0 == 200)
     }
 }
+
+/// Provider endpoints over https with a private CA: trusted through `ca_file`, refused without it.
+@Suite(.serialized) struct ProviderTLSTests {
+    /// A throw-away CA and a server certificate for 127.0.0.1, made with openssl.
+    static func makePKI(in dir: URL) throws -> (ca: String, cert: String, key: String) {
+        func openssl(_ args: [String]) throws {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
+            p.arguments = args
+            p.currentDirectoryURL = dir
+            p.standardOutput = FileHandle.nullDevice
+            p.standardError = FileHandle.nullDevice
+            try p.run()
+            p.waitUntilExit()
+            guard p.terminationStatus == 0 else { throw TestFailure("openssl \(args.first ?? "") failed") }
+        }
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        try "subjectAltName=IP:127.0.0.1\n".write(to: dir.appendingPathComponent("san.ext"), atomically: true, encoding: .utf8)
+        try openssl(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "ca.key",
+            "-out", "ca.pem", "-days", "2", "-subj", "/CN=Gatehouse Test CA"])
+        try openssl(["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "server.key",
+            "-out", "server.csr", "-subj", "/CN=127.0.0.1"])
+        try openssl(["x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+            "-out", "server.pem", "-days", "2", "-extfile", "san.ext"])
+        return (dir.appendingPathComponent("ca.pem").path, dir.appendingPathComponent("server.pem").path,
+            dir.appendingPathComponent("server.key").path)
+    }
+
+    @Test func caFileIsTrustedAndRequired() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("gatehouse-pki-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let pki = try Self.makePKI(in: dir)
+        let keys = try await KeyServer(jwks: #"{"keys":[]}"#, tls: (pki.cert, pki.key))
+        let minter = Minter(kid: "tls", issuer: keys.issuer)
+        keys.setKeys(Minter.jwks([minter]))
+        let up = try await Upstream()
+        let trusted = ProviderConfig(id: "trusted", issuer: keys.issuer, caFile: pki.ca, audiences: ["api"])
+        let gh = try await Harness.start(
+            routes: [RouteConfig(id: "api", pathPrefix: "/api", upstream: up.target, auth: .jwt)], providers: [trusted])
+        defer { Task { await gh.stop(); await up.stop(); await keys.stop() } }
+        #expect(gh.server.keyStore?.allReady == true)
+        var request = HTTPClientRequest(url: gh.base + "/api/x")
+        request.headers.add(name: "Authorization", value: "Bearer \(minter.token())")
+        #expect(try await HTTPClient.shared.execute(request, timeout: .seconds(10)).status == .ok)
+
+        // The same server without ca_file: the system roots do not know the private CA, nothing is loaded.
+        let untrusted = ProviderConfig(id: "untrusted", issuer: keys.issuer, audiences: ["api"])
+        let gh2 = try await Harness.start(
+            routes: [RouteConfig(id: "api", pathPrefix: "/api", upstream: up.target, auth: .jwt)], providers: [untrusted])
+        defer { Task { await gh2.stop() } }
+        #expect(gh2.server.keyStore?.allReady == false)
+        #expect(gh2.log.all.contains { $0.contains("key set fetch failed") })
+        var request2 = HTTPClientRequest(url: gh2.base + "/api/x")
+        request2.headers.add(name: "Authorization", value: "Bearer \(minter.token())")
+        #expect(try await HTTPClient.shared.execute(request2, timeout: .seconds(10)).status == .serviceUnavailable)
+    }
+}

@@ -4,6 +4,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 
 /// A real OIDC key server on loopback: `/.well-known/openid-configuration` and `/jwks`, with a swappable key
 /// set, a JWKS request counter, and an on/off switch (off = 503).
@@ -19,20 +20,35 @@ final class KeyServer: Sendable {
         var up = true
     }
 
-    init(jwks: String) async throws {
+    let scheme: String
+
+    /// With `tls`, the server speaks HTTPS with that certificate chain and key (PEM files).
+    init(jwks: String, tls: (certificate: String, key: String)? = nil) async throws {
         let state = NIOLockedValueBox(State(jwks: jwks))
         self.state = state
+        var sslContext: NIOSSLContext?
+        if let tls {
+            let configuration = TLSConfiguration.makeServerConfiguration(
+                certificateChain: try NIOSSLCertificate.fromPEMFile(tls.certificate).map { .certificate($0) },
+                privateKey: .privateKey(try NIOSSLPrivateKey(file: tls.key, format: .pem)))
+            sslContext = try NIOSSLContext(configuration: configuration)
+        }
+        scheme = tls == nil ? "http" : "https"
+        let scheme = self.scheme
         channel = try await ServerBootstrap(group: group)
             .childChannelInitializer { ch in
                 ch.eventLoop.makeCompletedFuture {
+                    if let sslContext {
+                        try ch.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: sslContext))
+                    }
                     try ch.pipeline.syncOperations.configureHTTPServerPipeline()
-                    try ch.pipeline.syncOperations.addHandler(KeyServerHandler(state: state))
+                    try ch.pipeline.syncOperations.addHandler(KeyServerHandler(state: state, scheme: scheme))
                 }
             }
             .bind(host: "127.0.0.1", port: 0).get()
     }
 
-    var issuer: String { "http://127.0.0.1:\(channel.localAddress?.port ?? 0)" }
+    var issuer: String { "\(scheme)://127.0.0.1:\(channel.localAddress?.port ?? 0)" }
     var jwksFetches: Int { state.withLockedValue { $0.jwksFetches } }
     func setKeys(_ jwks: String) { state.withLockedValue { $0.jwks = jwks } }
     func setUp(_ up: Bool) { state.withLockedValue { $0.up = up } }
@@ -46,7 +62,11 @@ final class KeyServer: Sendable {
         typealias InboundIn = HTTPServerRequestPart
         typealias OutboundOut = HTTPServerResponsePart
         let state: NIOLockedValueBox<State>
-        init(state: NIOLockedValueBox<State>) { self.state = state }
+        let scheme: String
+        init(state: NIOLockedValueBox<State>, scheme: String) {
+            self.state = state
+            self.scheme = scheme
+        }
 
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
             guard case .head(let head) = unwrapInboundIn(data) else { return }
@@ -56,7 +76,7 @@ final class KeyServer: Sendable {
                 switch head.uri {
                 case "/.well-known/openid-configuration":
                     s.discoveryFetches += 1
-                    return (.ok, #"{"issuer":"http://127.0.0.1:\#(port)","jwks_uri":"http://127.0.0.1:\#(port)/jwks"}"#)
+                    return (.ok, #"{"issuer":"\#(scheme)://127.0.0.1:\#(port)","jwks_uri":"\#(scheme)://127.0.0.1:\#(port)/jwks"}"#)
                 case "/jwks":
                     s.jwksFetches += 1
                     return (.ok, s.jwks)
