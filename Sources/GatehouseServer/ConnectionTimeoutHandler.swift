@@ -17,6 +17,10 @@ final class ConnectionTimeoutHandler: ChannelInboundHandler {
     let idle: TimeAmount
     private var state: State = .awaitingHead(started: true)
     private var timer: Scheduled<Void>?
+    /// When the connection must be closed if it is still waiting; nil while an exchange runs. The timer is
+    /// re-armed lazily (only when it would fire too late), so a keep-alive request costs no timer churn.
+    private var deadline: NIODeadline?
+    private var timerDeadline: NIODeadline?
     private var context: ChannelHandlerContext?
 
     init(requestHeader: TimeAmount, idle: TimeAmount) {
@@ -31,6 +35,7 @@ final class ConnectionTimeoutHandler: ChannelInboundHandler {
 
     func handlerRemoved(context: ChannelHandlerContext) {
         timer?.cancel()
+        timer = nil
         self.context = nil
     }
 
@@ -42,6 +47,7 @@ final class ConnectionTimeoutHandler: ChannelInboundHandler {
     func channelInactive(context: ChannelHandlerContext) {
         timer?.cancel()
         timer = nil
+        deadline = nil
         context.fireChannelInactive()
     }
 
@@ -57,8 +63,7 @@ final class ConnectionTimeoutHandler: ChannelInboundHandler {
     /// bound it instead).
     func headReceived() {
         state = .busy
-        timer?.cancel()
-        timer = nil
+        deadline = nil
     }
 
     /// The response finished and the connection waits for the next request.
@@ -68,11 +73,30 @@ final class ConnectionTimeoutHandler: ChannelInboundHandler {
     }
 
     private func arm(_ amount: TimeAmount) {
+        let now = NIODeadline.now()
+        let newDeadline = now + amount
+        deadline = newDeadline
+        // The timer ticks at most every `requestHeader`, so the next head's shorter deadline never needs a
+        // reschedule: it only moves when it would fire too late.
+        let tick = min(newDeadline, now + requestHeader)
+        if let timerDeadline, timer != nil, timerDeadline <= tick { return }
+        schedule(at: tick)
+    }
+
+    private func schedule(at when: NIODeadline) {
         timer?.cancel()
         guard let context else { return }
-        let channel = context.channel
-        timer = context.eventLoop.scheduleTask(in: amount) {
-            channel.close(promise: nil)
+        timerDeadline = when
+        timer = context.eventLoop.assumeIsolated().scheduleTask(deadline: when) { [self] in
+            self.timer = nil
+            self.timerDeadline = nil
+            guard let deadline = self.deadline, let context = self.context else { return }
+            let now = NIODeadline.now()
+            if deadline > now {
+                self.schedule(at: min(deadline, now + self.requestHeader))
+            } else {
+                context.close(promise: nil)
+            }
         }
     }
 }

@@ -321,8 +321,8 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
             context.writeAndFlush(
                 wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .continue))), promise: nil)
         }
-        // 8. forward
-        if !e.requestComplete { armActivity(e, context: context) }
+        // 8. forward (a request with a body may stall: watch it)
+        if !e.requestComplete && e.hasBody { armActivity(e, context: context) }
         acquireUpstream(for: e, context: context)
     }
 
@@ -489,6 +489,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
         if e.responseStarted { deadlines.append(e.lastUpstreamActivity + streamLimit) }
         guard let deadline = deadlines.min() else { return }
         e.activityTimer = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [self] in
+            e.activityTimer = nil
             guard let current = self.exchange, current === e, let context = self.context else { return }
             let now = NIODeadline.now()
             let uploadStalled = !e.requestComplete && e.lastClientActivity + bodyLimit <= now
@@ -553,7 +554,6 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
             e.responseStarted = true
             e.status = Int(head.status.code)
             e.lastUpstreamActivity = .now()
-            armActivity(e, context: context)
             if !head.isKeepAlive { e.upstreamReusable = false }
             var headers = HTTPHeaders(HeaderRules.clientResponseHeaders(from: head.headers))
             headers.replaceOrAdd(name: "X-Request-Id", value: e.requestID)
@@ -586,7 +586,13 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
     }
 
     func upstreamReadComplete() {
-        context?.flush()
+        guard let context else { return }
+        // A response still streaming after this read batch gets its stall watchdog (most small responses
+        // complete within one batch and never need a timer).
+        if let e = exchange, e.responseStarted, !e.responseComplete, e.activityTimer == nil {
+            armActivity(e, context: context)
+        }
+        context.flush()
     }
 
     func upstreamWritabilityChanged(isWritable: Bool) {

@@ -25,8 +25,8 @@ final class UpstreamPool {
     /// Takes the most recently used idle connection that is still open, if any.
     func lease(_ target: UpstreamTarget) -> Channel? {
         eventLoop.preconditionInEventLoop()
-        while var list = idle[target], let entry = list.popLast() {
-            idle[target] = list
+        // Mutate the stored array in place (no copy-on-write of the whole list per lease).
+        while let entry = idle[target]?.popLast() {
             entry.timer.cancel()
             if entry.channel.isActive { return entry.channel }
         }
@@ -36,8 +36,7 @@ final class UpstreamPool {
     /// Returns a connection that finished a clean exchange. Closes it when the pool for this target is full.
     func release(_ channel: Channel, target: UpstreamTarget) {
         eventLoop.preconditionInEventLoop()
-        var list = idle[target] ?? []
-        guard channel.isActive, list.count < maxIdlePerTarget else {
+        guard channel.isActive, idle[target, default: []].count < maxIdlePerTarget else {
             channel.close(promise: nil)
             return
         }
@@ -45,8 +44,7 @@ final class UpstreamPool {
             self?.remove(channel, target: target)
             channel.close(promise: nil)
         }
-        list.append(IdleEntry(channel: channel, timer: timer))
-        idle[target] = list
+        idle[target, default: []].append(IdleEntry(channel: channel, timer: timer))
     }
 
     /// Forgets a connection that closed while idle.
