@@ -17,15 +17,20 @@ public struct HeaderRules: Sendable {
 
     /// Case-folds ASCII letters and maps `_` and `.` to `-`.
     public static func normalise(_ name: String) -> String {
-        var bytes = Array(name.utf8)
-        for i in bytes.indices {
-            switch bytes[i] {
-            case UInt8(ascii: "A")...UInt8(ascii: "Z"): bytes[i] += 32
-            case UInt8(ascii: "_"), UInt8(ascii: "."): bytes[i] = UInt8(ascii: "-")
-            default: break
+        // Written straight into the new string's storage: names up to 15 bytes stay inline (no allocation).
+        let utf8 = name.utf8
+        return String(unsafeUninitializedCapacity: utf8.count) { buffer in
+            var i = 0
+            for b in utf8 {
+                switch b {
+                case UInt8(ascii: "A")...UInt8(ascii: "Z"): buffer[i] = b + 32
+                case UInt8(ascii: "_"), UInt8(ascii: "."): buffer[i] = UInt8(ascii: "-")
+                default: buffer[i] = b
+                }
+                i += 1
             }
+            return i
         }
-        return String(decoding: bytes, as: UTF8.self)
     }
 
     static let hopByHop: Set<String> = [

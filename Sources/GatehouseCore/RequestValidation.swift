@@ -44,6 +44,22 @@ public enum RequestValidation {
         }
     }
 
+    /// ASCII case-insensitive equality with a lower-case literal, without allocating.
+    @inline(__always)
+    static func equalsLowercase(_ name: String, _ lower: StaticString) -> Bool {
+        let n = name.utf8
+        guard n.count == lower.utf8CodeUnitCount else { return false }
+        return lower.withUTF8Buffer { l in
+            var i = 0
+            for b in n {
+                let folded = (b >= UInt8(ascii: "A") && b <= UInt8(ascii: "Z")) ? b + 32 : b
+                if folded != l[i] { return false }
+                i += 1
+            }
+            return true
+        }
+    }
+
     public static func isToken(_ s: String) -> Bool {
         !s.isEmpty && s.utf8.allSatisfy(isTokenByte)
     }
@@ -72,24 +88,24 @@ public enum RequestValidation {
             guard isToken(name) else { throw .badRequest("invalid header name") }
             guard isValidFieldValue(value) else { throw .badRequest("invalid header value") }
             switch name.utf8.count {
-            case 4 where name.lowercased() == "host":
+            case 4 where equalsLowercase(name, "host"):
                 hostCount += 1
                 hostValue = value
-            case 14 where name.lowercased() == "content-length":
+            case 14 where equalsLowercase(name, "content-length"):
                 guard contentLength == nil else { throw .badRequest("duplicate Content-Length") }
                 guard !value.isEmpty, value.utf8.count <= 18, value.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
                     let n = Int64(value)
                 else { throw .badRequest("invalid Content-Length") }
                 contentLength = n
-            case 17 where name.lowercased() == "transfer-encoding":
+            case 17 where equalsLowercase(name, "transfer-encoding"):
                 guard transferEncoding == nil else { throw .badRequest("duplicate Transfer-Encoding") }
                 transferEncoding = value
-            case 6 where name.lowercased() == "expect":
+            case 6 where equalsLowercase(name, "expect"):
                 // RFC 9110 §10.1.1: ignored in HTTP/1.0; anything but 100-continue is 417.
                 guard head.versionMinor == 1 else { break }
                 guard value.lowercased() == "100-continue" else { throw .expectationFailed }
                 expectContinue = true
-            case 10 where name.lowercased() == "connection":
+            case 10 where equalsLowercase(name, "connection"):
                 for token in value.split(separator: ",") {
                     let t = token.trimmingSpaces().lowercased()
                     if t == "close" { connectionClose = true }
