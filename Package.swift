@@ -60,6 +60,15 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // Micro-benchmarks of the per-request pure pieces; never shipped.
+        .executableTarget(
+            name: "gatehouse-microbench",
+            dependencies: [
+                "GatehouseAuth", "GatehouseCore",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
         .testTarget(name: "GatehouseCoreTests", dependencies: ["GatehouseCore"]),
         .testTarget(
             name: "GatehouseAuthTests",

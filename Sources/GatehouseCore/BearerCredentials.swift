@@ -6,7 +6,7 @@ public enum BearerCredentials {
 
     /// nil = no credentials at all.
     public static func extract(
-        headers: some Sequence<(name: String, value: String)>, query: String?
+        headers: HeaderFields, query: String?
     ) throws(GatehouseError) -> String? {
         var value: String?
         for (name, v) in headers where name.utf8.count == 13 && HeaderRules.normalise(name) == "authorization" {
@@ -18,17 +18,37 @@ public enum BearerCredentials {
         }
         guard let value else { return nil }
         guard value.utf8.count <= maxTokenBytes + 16 else { throw .invalidToken("token too large") }
-        let trimmed = value.trimmingSpaces()
-        // Another scheme (Basic, ...) is not a credential for a bearer route: 401 with the Bearer challenge.
-        guard let space = trimmed.firstIndex(of: " "),
-            trimmed[..<space].lowercased() == "bearer"
-        else { return nil }
-        let token = trimmed[trimmed.index(after: space)...].trimmingSpaces()
-        guard !token.isEmpty, token.utf8.allSatisfy(isB64TokenByte) else {
-            throw .invalidToken("malformed bearer token")
+        // Byte-level parse of `Bearer <token>` (RFC 6750 §2.1): scheme case-insensitive, then spaces, then one
+        // b64token, then nothing but optional whitespace.
+        enum Parsed { case token(String), otherScheme, malformed, tooLarge }
+        var copy = value
+        let parsed: Parsed = copy.withUTF8 { buf in
+            var i = 0
+            while i < buf.count, buf[i] == 0x20 || buf[i] == 0x09 { i += 1 }
+            let scheme: [UInt8] = Array("bearer".utf8)
+            guard buf.count - i > scheme.count else { return .otherScheme }
+            for (k, c) in scheme.enumerated() {
+                let b = buf[i + k]
+                if (b >= 0x41 && b <= 0x5A ? b + 32 : b) != c { return .otherScheme }
+            }
+            i += scheme.count
+            guard buf[i] == 0x20 else { return .otherScheme }  // "Bearerx ..." is another scheme
+            while i < buf.count, buf[i] == 0x20 { i += 1 }
+            let start = i
+            while i < buf.count, isB64TokenByte(buf[i]) { i += 1 }
+            let end = i
+            while i < buf.count, buf[i] == 0x20 || buf[i] == 0x09 { i += 1 }
+            guard end > start, i == buf.count else { return .malformed }
+            guard end - start <= maxTokenBytes else { return .tooLarge }
+            return .token(String(decoding: UnsafeBufferPointer(rebasing: buf[start..<end]), as: UTF8.self))
         }
-        guard token.utf8.count <= maxTokenBytes else { throw .invalidToken("token too large") }
-        return String(token)
+        switch parsed {
+        case .token(let token): return token
+        // Another scheme (Basic, ...) is not a credential for a bearer route: 401 with the Bearer challenge.
+        case .otherScheme: return nil
+        case .malformed: throw .invalidToken("malformed bearer token")
+        case .tooLarge: throw .invalidToken("token too large")
+        }
     }
 
     static func isB64TokenByte(_ b: UInt8) -> Bool {

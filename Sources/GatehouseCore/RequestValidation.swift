@@ -61,16 +61,19 @@ public enum RequestValidation {
     }
 
     public static func isToken(_ s: String) -> Bool {
-        !s.isEmpty && s.utf8.allSatisfy(isTokenByte)
+        var s = s
+        return s.withUTF8 { buf in !buf.isEmpty && buf.allSatisfy(isTokenByte) }
     }
 
     /// A field value may hold visible ASCII, obs-text, space and HTAB; never NUL, CR, LF or other controls.
+    /// (A contiguous byte loop: header values such as bearer tokens are hundreds of bytes long.)
     public static func isValidFieldValue(_ s: String) -> Bool {
-        s.utf8.allSatisfy { b in b == 0x09 || (b >= 0x20 && b != 0x7f) }
+        var s = s
+        return s.withUTF8 { buf in buf.allSatisfy { b in b == 0x09 || (b >= 0x20 && b != 0x7f) } }
     }
 
     public static func validate(
-        head: Head, headers: some Sequence<(name: String, value: String)>, maxHeaderBytes: Int
+        head: Head, headers: HeaderFields, maxHeaderBytes: Int
     ) throws(GatehouseError) -> Outcome {
         guard head.versionMajor == 1, head.versionMinor <= 1 else { throw .badRequest("unsupported HTTP version") }
         guard isToken(head.method) else { throw .badRequest("invalid method") }

@@ -209,14 +209,15 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
             respondLocally(.shuttingDown, exchange: e, context: context, forceClose: true)
             return
         }
-        // 2. sanitize
+        // 2. sanitize (one array of the fields, shared by every pure phase of this request)
+        let fields: HeaderFields = head.headers.map { (name: $0.name, value: $0.value) }
         let outcome: RequestValidation.Outcome
         do {
             outcome = try RequestValidation.validate(
                 head: .init(
                     method: head.method.rawValue, target: head.uri, versionMajor: head.version.major,
                     versionMinor: head.version.minor),
-                headers: head.headers, maxHeaderBytes: runtime.config.server.maxHeaderBytes)
+                headers: fields, maxHeaderBytes: runtime.config.server.maxHeaderBytes)
         } catch {
             respondLocally(error, exchange: e, context: context, forceClose: true)
             return
@@ -246,21 +247,22 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
             respondLocally(.bodyTooLarge(limit: e.bodyLimit), exchange: e, context: context, forceClose: true)
             return
         }
-        authenticateAndForward(e, head: head, outcome: outcome, route: route, context: context, afterRefresh: false)
+        authenticateAndForward(
+            e, head: head, fields: fields, outcome: outcome, route: route, context: context, afterRefresh: false)
     }
 
     /// Phases 5-8: authenticate (bearer JWT on jwt routes), authorize, build the upstream request, forward.
     /// An unknown `kid` suspends the exchange until the provider's keys were refreshed (single flight), then
     /// resumes here once.
     private func authenticateAndForward(
-        _ e: Exchange, head: HTTPRequestHead, outcome: RequestValidation.Outcome, route: RouteConfig,
-        context: ChannelHandlerContext, afterRefresh: Bool
+        _ e: Exchange, head: HTTPRequestHead, fields: HeaderFields, outcome: RequestValidation.Outcome,
+        route: RouteConfig, context: ChannelHandlerContext, afterRefresh: Bool
     ) {
         var identity: Identity?
         if route.auth != .none {
             let token: String?
             do {
-                token = try BearerCredentials.extract(headers: head.headers, query: outcome.target.query)
+                token = try BearerCredentials.extract(headers: fields, query: outcome.target.query)
             } catch {
                 respondLocally(error, exchange: e, context: context, forceClose: e.hasBody)
                 return
@@ -294,7 +296,8 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
                 promise.futureResult.assumeIsolated().whenComplete { [self] _ in
                     guard let current = self.exchange, current === e, let context = self.context else { return }
                     self.authenticateAndForward(
-                        e, head: head, outcome: outcome, route: route, context: context, afterRefresh: true)
+                        e, head: head, fields: fields, outcome: outcome, route: route, context: context,
+                        afterRefresh: true)
                 }
                 return
             }
@@ -311,7 +314,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
         e.user = permit.identity?.user
         // 7. upstream request (requires the permit)
         let upstreamHead = buildUpstreamHead(
-            head, outcome: outcome, route: route, permit: permit, requestID: e.requestID)
+            head, fields: fields, outcome: outcome, route: route, permit: permit, requestID: e.requestID)
         e.target = route.upstream
         e.upstreamDescription = "\(route.upstream.host):\(route.upstream.port)"
         e.upstreamHead = upstreamHead
@@ -327,14 +330,15 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
     }
 
     private func buildUpstreamHead(
-        _ head: HTTPRequestHead, outcome: RequestValidation.Outcome, route: RouteConfig, permit: Permit,
-        requestID: String
+        _ head: HTTPRequestHead, fields clientFields: HeaderFields, outcome: RequestValidation.Outcome,
+        route: RouteConfig, permit: Permit, requestID: String
     ) -> HTTPRequestHead {
         let fields = runtime.headerRules.upstreamRequestHeaders(
-            from: head.headers,
+            from: clientFields,
             context: .init(
                 peer: peer, peerTrusted: peerTrusted, scheme: runtime.scheme, rawHost: outcome.rawHost,
-                upstreamHost: route.upstream.hostHeader, preserveHost: route.preserveHost, requestID: requestID))
+                upstreamHost: route.upstream.hostHeader, preserveHost: route.preserveHost, requestID: requestID,
+                peerText: peer == nil ? nil : peerText))
         var headers = HTTPHeaders(fields)
         if let identity = permit.identity {
             if !route.passAccessToken { headers.remove(name: "authorization") }
@@ -555,7 +559,8 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
             e.status = Int(head.status.code)
             e.lastUpstreamActivity = .now()
             if !head.isKeepAlive { e.upstreamReusable = false }
-            var headers = HTTPHeaders(HeaderRules.clientResponseHeaders(from: head.headers))
+            var headers = HTTPHeaders(
+                HeaderRules.clientResponseHeaders(from: head.headers.map { (name: $0.name, value: $0.value) }))
             headers.replaceOrAdd(name: "X-Request-Id", value: e.requestID)
             if e.version.minor == 0 && !headers.contains(name: "content-length") {
                 // An HTTP/1.0 client can only find the end of a body of unknown length by the close.
