@@ -1,16 +1,9 @@
 /// Host names as they appear in `Host` headers and route patterns.
 public enum HostName {
-    /// RFC 3986 reg-name characters we accept in a host: letters, digits, `-`, `.`, `_`, `~`.
+    /// RFC 3986 reg-name characters we accept in a host: the unreserved set (letters, digits, `-`, `.`, `_`, `~`).
     @inline(__always)
     public static func isRegNameByte(_ b: UInt8) -> Bool {
-        switch b {
-        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
-            UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"),
-            UInt8(ascii: "~"):
-            return true
-        default:
-            return false
-        }
+        CanonicalTarget.isUnreserved(b)
     }
 
     /// Normalises a `Host` header value for matching: lower-cased, port removed, one trailing dot removed.

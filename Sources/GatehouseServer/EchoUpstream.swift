@@ -23,21 +23,8 @@ public enum EchoUpstream {
             .bind(host: host, port: port).get()
     }
 
-    /// JSON string literal escaping for the echo document.
-    static func quote(_ s: String) -> String {
-        var out = "\""
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case _ where scalar.value < 0x20:
-                let hex = String(scalar.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
-    }
+    /// JSON string literal escaping for the echo document (the log handler's, one implementation).
+    static func quote(_ s: String) -> String { StructuredLogHandler.jsonQuote(s) }
 }
 
 final class EchoHandler: ChannelDuplexHandler {

@@ -654,9 +654,14 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
                 upstream.close(promise: nil)
             }
         }
-        let close = e.wantsClose || e.closeAfterResponse || closing
         exchange = nil
         log(e)
+        endResponse(close: e.wantsClose || e.closeAfterResponse || closing, context: context)
+    }
+
+    /// Writes the response's end, then either closes the connection or waits for the next request. The
+    /// exchange must already be cleared: the pipelining handler may deliver the next request inside this write.
+    private func endResponse(close: Bool, context: ChannelHandlerContext) {
         pendingRead = false
         if close {
             closing = true
@@ -681,7 +686,6 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
         case .invalidToken(let why), .invalidAuthRequest(let why), .forbidden(let why, _): e.detail = why
         default: break
         }
-        if case .upstreamConnectFailed = error { e.error = error.reason }
         var headers = HTTPHeaders(response.headers)
         let body = context.channel.allocator.buffer(string: response.body)
         headers.add(name: "Content-Type", value: "text/plain; charset=utf-8")
@@ -705,16 +709,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
         e.activityTimer?.cancel()
         exchange = nil
         log(e)
-        pendingRead = false
-        if e.closeAfterResponse {
-            closing = true
-            context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
-                context.close(promise: nil)
-            }
-        } else {
-            timeouts.becameIdle()
-            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
-        }
+        endResponse(close: e.closeAfterResponse, context: context)
     }
 
     private func log(_ e: Exchange) {

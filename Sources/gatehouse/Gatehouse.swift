@@ -40,13 +40,7 @@ struct Check: ParsableCommand {
     @OptionGroup var options: ConfigOption
 
     func run() throws {
-        let config: GatewayConfig
-        do {
-            config = try ConfigLoader.load(path: options.config, environment: ProcessInfo.processInfo.environment)
-        } catch {
-            FileHandle.standardError.write(Data("\(error)\n".utf8))
-            throw ExitCode(1)
-        }
+        let config = try loadConfig(options.config)
         let unsupported = GatehouseServer.unsupported(in: config)
         if !unsupported.isEmpty {
             FileHandle.standardError.write(Data((unsupported.map { "\(options.config): \($0)" }.joined(separator: "\n") + "\n").utf8))
@@ -69,13 +63,7 @@ struct Serve: AsyncParsableCommand {
     @OptionGroup var options: ConfigOption
 
     func run() async throws {
-        let config: GatewayConfig
-        do {
-            config = try ConfigLoader.load(path: options.config, environment: ProcessInfo.processInfo.environment)
-        } catch {
-            FileHandle.standardError.write(Data("\(error)\n".utf8))
-            throw ExitCode(1)
-        }
+        let config = try loadConfig(options.config)
         try await runGatehouse(config: config, banner: nil)
     }
 }
@@ -148,6 +136,16 @@ struct Dev: AsyncParsableCommand {
         try await runGatehouse(config: config, banner: banner)
         try await echo.close()
         try await bootGroup.shutdownGracefully()
+    }
+}
+
+/// Loads and validates a config file; problems go to standard error and the command exits 1.
+func loadConfig(_ path: String) throws -> GatewayConfig {
+    do {
+        return try ConfigLoader.load(path: path, environment: ProcessInfo.processInfo.environment)
+    } catch {
+        FileHandle.standardError.write(Data("\(error)\n".utf8))
+        throw ExitCode(1)
     }
 }
 
