@@ -164,7 +164,9 @@ extension NodeReader {
     /// its own shared secret, and `none` never: otherwise a token could pick how (or whether) it is checked.
     private mutating func readSigning(_ fields: Fields, into provider: inout ProviderConfig) {
         let secretNode = fields.value("shared_secret_file")
+        var secretLength = 0
         if let node = secretNode, let bytes = secretFile(node, path: fields.path("shared_secret_file")) {
+            secretLength = bytes.count
             if bytes.count < Self.minSharedSecretBytes {
                 report(
                     "the shared secret must be at least \(Self.minSharedSecretBytes) bytes (the file has \(bytes.count))",
@@ -174,9 +176,19 @@ extension NodeReader {
             }
         }
         let hasSharedSecret = secretNode != nil
+        // RFC 7518 §3.2: the key must be at least as long as the hash output.
+        func minimumSecret(_ algorithm: JWTAlgorithm) -> Int {
+            switch algorithm {
+            case .hs384: return 48
+            case .hs512: return 64
+            default: return Self.minSharedSecretBytes
+            }
+        }
         guard let node = fields.value("algorithms") else {
+            // By default every HMAC algorithm the secret is long enough for.
             provider.algorithms = JWTAlgorithm.asymmetric.union(
-                hasSharedSecret ? JWTAlgorithm.allCases.filter(\.isSymmetric) : [])
+                hasSharedSecret
+                    ? JWTAlgorithm.allCases.filter { $0.isSymmetric && secretLength >= minimumSecret($0) } : [])
             return
         }
         let path = fields.path("algorithms")
@@ -201,6 +213,12 @@ extension NodeReader {
             }
             if algorithm.isSymmetric && !hasSharedSecret {
                 report("\(text) requires shared_secret_file", at: itemPath, node: item)
+                continue
+            }
+            if algorithm.isSymmetric, secretLength > 0, secretLength < minimumSecret(algorithm) {
+                report(
+                    "\(text) needs a shared secret of at least \(minimumSecret(algorithm)) bytes (the file has \(secretLength))",
+                    at: itemPath, node: item)
                 continue
             }
             algorithms.insert(algorithm)

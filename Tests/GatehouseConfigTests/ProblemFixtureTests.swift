@@ -285,6 +285,12 @@ import Testing
                 "test.yaml:5:25: providers[0].shared_secret_file: the shared secret must be at least 32 bytes (the file has 31)",
             files: ["/run/secrets/hmac": String(repeating: "k", count: 31)]),
         Fixture(
+            rule: "HS512 with a secret shorter than 64 bytes",
+            yaml: jwtDocument(provider: "    shared_secret_file: /run/secrets/hmac\n    algorithms: [HS256, HS512]\n"),
+            expected:
+                "test.yaml:6:25: providers[0].algorithms[1]: HS512 needs a shared secret of at least 64 bytes (the file has 40)",
+            files: ["/run/secrets/hmac": String(repeating: "k", count: 40)]),
+        Fixture(
             rule: "shared secret unreadable",
             yaml: jwtDocument(provider: "    shared_secret_file: /run/secrets/hmac\n"),
             expected: "test.yaml:5:25: providers[0].shared_secret_file: cannot read file: no such file"),

@@ -83,7 +83,7 @@ import Testing
                 == ProviderConfig(
                     id: "ci", issuer: "http://127.0.0.1:8200/", jwksURI: "file:///etc/gatehouse/ci-jwks.json",
                     clientSecret: "ci-secret",
-                    algorithms: JWTAlgorithm.asymmetric.union([.hs256, .hs384, .hs512]),
+                    algorithms: JWTAlgorithm.asymmetric.union([.hs256, .hs384]),  // a 48-byte secret: no HS512
                     sharedSecret: Array(Self.hmacKey.utf8), clockSkew: .seconds(300),
                     claims: ClaimMapping(email: "urn:ci:email", preferredUsername: "job-name")))
 
@@ -238,7 +238,7 @@ import Testing
         let provider = try #require(config.providers.first)
         #expect(provider.clientSecret == "s3cr3t-value")
         #expect(provider.sharedSecret == key)
-        #expect(provider.algorithms.contains(.hs512))
+        #expect(provider.algorithms.contains(.hs256) && !provider.algorithms.contains(.hs384))  // 41 bytes
 
         // The same document through parse, with the default reader.
         let parsed = try ConfigLoader.parse(yaml: yaml, file: "test.yaml", environment: [:])
@@ -303,6 +303,18 @@ import Testing
             #expect(
                 error.description
                     == "test.yaml:5:25: providers[0].client_secret_file: cannot read file: refused by policy")
+        }
+    }
+}
+
+@Suite struct SharedSecretLengthTests {
+    @Test func defaultHMACAlgorithmsFollowTheSecretLength() throws {
+        for (length, expected) in [(32, [JWTAlgorithm.hs256]), (48, [.hs256, .hs384]), (64, [.hs256, .hs384, .hs512])] {
+            let yaml = jwtDocument(provider: "    shared_secret_file: /s\n    audiences: [api]\n")
+            let config = try ConfigLoader.parse(
+                yaml: yaml, file: "test.yaml", environment: [:], readFile: fakeFiles(["/s": String(repeating: "k", count: length)]))
+            let hmac = config.providers.first?.algorithms.filter(\.isSymmetric).sorted { $0.rawValue < $1.rawValue }
+            #expect(hmac == expected, "\(length) bytes")
         }
     }
 }
