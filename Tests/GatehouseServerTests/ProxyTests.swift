@@ -207,6 +207,20 @@ import Testing
         #expect(reasons.contains("upstream_connect_failed") && reasons.contains("upstream_timeout"))
     }
 
+    @Test func anUpstreamConnectionThatSawAnErrorIsNotReused() async throws {
+        let flaky = try await FlakyUpstream()
+        let gh = try await Harness.start(routes: [route("app", upstream: flaky.target)], workers: 1)
+        defer { Task { await gh.stop(); await flaky.stop() } }
+        let (first, _, body) = try await get(gh.base + "/a")
+        #expect(first == 502 && body == "bad response from upstream\n")
+        let (second, _, ok) = try await get(gh.base + "/b")
+        #expect(second == 200 && ok == "ok")
+        let (third, _, _) = try await get(gh.base + "/c")
+        #expect(third == 200)
+        // the broken connection was dropped; the good one was pooled and reused for the third request
+        #expect(flaky.accepted == 2)
+    }
+
     @Test func slowlorisIsClosed() async throws {
         let up = try await Upstream()
         let gh = try await Harness.start(routes: [route("app", upstream: up.target)]) {

@@ -311,3 +311,42 @@ final class GateHandler: ChannelInboundHandler {
         }
     }
 }
+
+/// An upstream whose first connection answers with bytes that are not HTTP, and every later connection with a
+/// valid 200: shows that a connection that saw an error is never reused.
+final class FlakyUpstream: Sendable {
+    let channel: Channel
+    let group: MultiThreadedEventLoopGroup
+    private let accepts: NIOLockedValueBox<Int>
+    var accepted: Int { accepts.withLockedValue { $0 } }
+
+    init() async throws {
+        group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let box = NIOLockedValueBox(0)
+        accepts = box
+        channel = try await ServerBootstrap(group: group)
+            .childChannelInitializer { ch in
+                let index = box.withLockedValue { n -> Int in
+                    n += 1
+                    return n
+                }
+                return ch.eventLoop.makeCompletedFuture {
+                    try ch.pipeline.syncOperations.addHandler(
+                        GateHandler(onRequest: {
+                            let reply =
+                                index == 1
+                                ? "NOT HTTP AT ALL\r\n\r\n" : "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+                            ch.writeAndFlush(ByteBuffer(string: reply), promise: nil)
+                        }))
+                }
+            }
+            .bind(host: "127.0.0.1", port: 0).get()
+    }
+
+    var target: UpstreamTarget { UpstreamTarget(scheme: .http, host: "127.0.0.1", port: channel.localAddress?.port ?? 0) }
+
+    func stop() async {
+        try? await channel.close()
+        try? await group.shutdownGracefully()
+    }
+}
