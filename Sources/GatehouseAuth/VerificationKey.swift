@@ -29,18 +29,12 @@ public struct VerificationKey: Sendable {
     public func verify(_ signature: [UInt8], over input: [UInt8], algorithm: JWTAlgorithm) -> Bool {
         guard algorithms.contains(algorithm) else { return false }
         switch (material, algorithm) {
-        case (.rsa(let key), .rs256):
-            return key.isValidSignature(.init(rawRepresentation: signature), for: SHA256.hash(data: input), padding: .insecurePKCS1v1_5)
-        case (.rsa(let key), .rs384):
-            return key.isValidSignature(.init(rawRepresentation: signature), for: SHA384.hash(data: input), padding: .insecurePKCS1v1_5)
-        case (.rsa(let key), .rs512):
-            return key.isValidSignature(.init(rawRepresentation: signature), for: SHA512.hash(data: input), padding: .insecurePKCS1v1_5)
-        case (.rsa(let key), .ps256):
-            return key.isValidSignature(.init(rawRepresentation: signature), for: SHA256.hash(data: input), padding: .PSS)
-        case (.rsa(let key), .ps384):
-            return key.isValidSignature(.init(rawRepresentation: signature), for: SHA384.hash(data: input), padding: .PSS)
-        case (.rsa(let key), .ps512):
-            return key.isValidSignature(.init(rawRepresentation: signature), for: SHA512.hash(data: input), padding: .PSS)
+        case (.rsa(let key), .rs256), (.rsa(let key), .ps256):
+            return Self.rsaValid(key, signature, SHA256.hash(data: input), algorithm)
+        case (.rsa(let key), .rs384), (.rsa(let key), .ps384):
+            return Self.rsaValid(key, signature, SHA384.hash(data: input), algorithm)
+        case (.rsa(let key), .rs512), (.rsa(let key), .ps512):
+            return Self.rsaValid(key, signature, SHA512.hash(data: input), algorithm)
         case (.p256(let key), .es256):
             guard signature.count == 64, let sig = try? P256.Signing.ECDSASignature(rawRepresentation: signature) else { return false }
             return key.isValidSignature(sig, for: SHA256.hash(data: input))
@@ -62,6 +56,15 @@ public struct VerificationKey: Sendable {
         default:
             return false
         }
+    }
+
+    /// RS* use PKCS #1 v1.5 padding, PS* use PSS (RFC 7518 §3.3, §3.5).
+    private static func rsaValid(
+        _ key: _RSA.Signing.PublicKey, _ signature: [UInt8], _ digest: some Digest, _ algorithm: JWTAlgorithm
+    ) -> Bool {
+        let pss = algorithm == .ps256 || algorithm == .ps384 || algorithm == .ps512
+        return key.isValidSignature(
+            .init(rawRepresentation: signature), for: digest, padding: pss ? .PSS : .insecurePKCS1v1_5)
     }
 }
 
