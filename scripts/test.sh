@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every Gatehouse test. Installs what the tests need first, so it works on a fresh Debian/Ubuntu machine
-# with Swift 6 installed: Debian packages (curl, python3-venv) and a Python virtual environment .venv-test with
-# scripts/requirements-test.txt (joserfc for independent tokens, Canaille as a real OpenID provider).
+# with Swift 6 installed: Debian packages (curl, python3-venv, chromium, chromium-driver) and a Python virtual
+# environment .venv-test with scripts/requirements-test.txt (joserfc for independent tokens, Canaille as a real
+# OpenID provider, Selenium for browser logins).
 # Idempotent: a second run reuses what is there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,10 +11,13 @@ need_apt=()
 command -v curl >/dev/null 2>&1 || need_apt+=(curl)
 command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)
+# Headless browser logins (scripts/browser/login.py, Selenium); about 160 MB to download, ~40 s.
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium-driver)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
   $SUDO apt-get update -qq
-  $SUDO DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}"
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}"
 fi
 
 venv=.venv-test

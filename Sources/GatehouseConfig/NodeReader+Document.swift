@@ -2,7 +2,9 @@ import GatehouseCore
 import Yams
 
 extension NodeReader {
-    static let documentKeys: Set<String> = ["version", "server", "providers", "identity_headers", "routes"]
+    static let documentKeys: Set<String> = [
+        "version", "server", "providers", "identity_headers", "routes", "session", "login",
+    ]
 
     /// Reads the whole document. The result is only meaningful when no problem was reported.
     mutating func readDocument(_ root: Node?) -> GatewayConfig {
@@ -28,6 +30,12 @@ extension NodeReader {
             (config.providers, declared) = readProviders(node, path: "providers")
         }
         config.routes = readRoutes(fields, providers: declared)
+        if let node = fields.value("session") {
+            config.session = readSession(node, path: "session")
+        }
+        if let node = fields.value("login") {
+            config.login = readLogin(node, path: "login")
+        }
         return config
     }
 

@@ -10,14 +10,10 @@ enum UnsupportedKeys {
     }
 
     private static let tlsAndHTTP2 = "not supported yet (TLS/HTTP/2 are tracked in issue 5)"
-    private static let browserLogin = "not supported yet (browser login is tracked in issue 4)"
     private static let websocket = "not supported yet (tracked in issue 5)"
 
     static let all: [Section: [String: String]] = [
-        .document: [
-            "session": browserLogin,
-            "login": browserLogin,
-        ],
+        .document: [:],
         .server: [
             "tls": tlsAndHTTP2,
             "http2": tlsAndHTTP2,

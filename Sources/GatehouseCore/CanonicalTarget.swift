@@ -39,7 +39,7 @@ public struct CanonicalTarget: Sendable, Equatable {
     }
 
     @inline(__always)
-    static func isUnreserved(_ b: UInt8) -> Bool {
+    public static func isUnreserved(_ b: UInt8) -> Bool {
         switch b {
         case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
             UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"),

@@ -22,6 +22,10 @@ public enum GatehouseError: Error, Sendable, Equatable {
     case forbidden(reason: String, insufficientScope: Bool)
     /// The provider's keys are not available yet (never fetched).
     case keysUnavailable
+    /// No (valid) session on a session route: a navigation is sent to `loginURL`, anything else gets 401 JSON.
+    case loginRequired(loginURL: String, navigation: Bool)
+    /// The browser login failed; answered with the HTML error page.
+    case loginFailed(LoginFailure)
     // upstream
     case upstreamConnectFailed(String)
     case upstreamConnectTimeout
@@ -36,8 +40,9 @@ public enum GatehouseError: Error, Sendable, Equatable {
     public var source: Source {
         switch self {
         case .badRequest, .expectationFailed, .requestTimeout, .headerTooLarge, .bodyTooLarge, .notFound, .methodNotAllowed, .encodedSlashNotAllowed,
-            .noCredentials, .invalidToken, .invalidAuthRequest, .forbidden:
+            .noCredentials, .invalidToken, .invalidAuthRequest, .forbidden, .loginRequired:
             return .client
+        case .loginFailed(let failure): return failure.byProvider ? .identityProvider : .client
         case .keysUnavailable: return .identityProvider
         case .authNotSupported: return .config
         case .upstreamConnectFailed, .upstreamConnectTimeout, .upstreamResponseTimeout, .upstreamProtocolError,
@@ -64,6 +69,8 @@ public enum GatehouseError: Error, Sendable, Equatable {
         case .invalidAuthRequest: return "invalid_request"
         case .forbidden: return "forbidden"
         case .keysUnavailable: return "keys_unavailable"
+        case .loginRequired: return "login_required"
+        case .loginFailed(let failure): return failure.reason
         case .upstreamConnectFailed: return "upstream_connect_failed"
         case .upstreamConnectTimeout: return "upstream_connect_timeout"
         case .upstreamResponseTimeout: return "upstream_timeout"
@@ -81,6 +88,18 @@ public struct HTTPErrorResponse: Sendable, Equatable {
     public var body: String
     /// Whether the client connection must be closed after this response (framing is no longer trustworthy).
     public var closeConnection: Bool
+    public var contentType: String
+
+    public init(
+        status: Int, headers: [(String, String)], body: String, closeConnection: Bool,
+        contentType: String = "text/plain; charset=utf-8"
+    ) {
+        self.status = status
+        self.headers = headers
+        self.body = body
+        self.closeConnection = closeConnection
+        self.contentType = contentType
+    }
 
     public static func == (a: HTTPErrorResponse, b: HTTPErrorResponse) -> Bool {
         a.status == b.status && a.body == b.body && a.closeConnection == b.closeConnection
@@ -143,6 +162,20 @@ public struct HTTPErrorResponse: Sendable, Equatable {
                 insufficientScope
                 ? [("WWW-Authenticate", bearerChallenge(error: "insufficient_scope", description: why))] : []
             return HTTPErrorResponse(status: 403, headers: headers, body: "forbidden: \(why)\n", closeConnection: false)
+        case .loginRequired(let url, let navigation):
+            if navigation {
+                return HTTPErrorResponse(
+                    status: 302, headers: [("Location", url), ("Cache-Control", "no-store")],
+                    body: "sign-in required: \(url)\n", closeConnection: false)
+            }
+            return HTTPErrorResponse(
+                status: 401, headers: [("WWW-Authenticate", "Bearer realm=\"gatehouse\""), ("Cache-Control", "no-store")],
+                body: "{\"error\":\"login_required\",\"login_url\":\(JSONText.quote(url))}\n", closeConnection: false,
+                contentType: "application/json")
+        case .loginFailed(let failure):
+            return HTTPErrorResponse(
+                status: failure.status, headers: [("Cache-Control", "no-store")], body: LoginPage.html(for: failure),
+                closeConnection: false, contentType: "text/html; charset=utf-8")
         case .keysUnavailable:
             return HTTPErrorResponse(
                 status: 503, headers: [("Retry-After", "5")], body: "identity provider keys not available yet\n",

@@ -5,15 +5,20 @@ public struct GatewayConfig: Sendable, Equatable {
     public var providers: [ProviderConfig]
     public var identityHeaders: [IdentityHeader]
     public var routes: [RouteConfig]
+    /// nil when the document has no `session:` section (then no route may use `auth: session`).
+    public var session: SessionConfig?
+    public var login: LoginConfig
 
     public init(
         server: ServerConfig, providers: [ProviderConfig] = [], identityHeaders: [IdentityHeader],
-        routes: [RouteConfig]
+        routes: [RouteConfig], session: SessionConfig? = nil, login: LoginConfig = LoginConfig()
     ) {
         self.server = server
         self.providers = providers
         self.identityHeaders = identityHeaders
         self.routes = routes
+        self.session = session
+        self.login = login
     }
 
     /// The identity headers injected by default (CONFIG.md).

@@ -12,11 +12,16 @@ extension GatehouseServer {
                 )
             }
             if route.auth == .session {
-                problems.append(
-                    "routes[\(index)].auth: 'session' (browser login) is not available in this build yet; refusing to start rather than serve the route unprotected"
-                )
+                if config.session == nil {
+                    problems.append("routes[\(index)].auth: session needs a session: section (with secrets)")
+                }
+                let ids = route.providers ?? config.providers.map(\.id)
+                if !ids.contains(where: { id in config.providers.first { $0.id == id }?.clientID != nil }) {
+                    problems.append(
+                        "routes[\(index)].auth: session needs a provider with client_id (the browser login's OIDC client)")
+                }
             }
-            if route.auth == .jwt {
+            if route.auth == .jwt || route.auth == .session {
                 let ids = route.providers ?? config.providers.map(\.id)
                 if ids.isEmpty { problems.append("routes[\(index)].auth: jwt needs at least one provider") }
                 for id in ids {
@@ -31,6 +36,9 @@ extension GatehouseServer {
                     }
                 }
             }
+        }
+        if let session = config.session, session.secrets.isEmpty {
+            problems.append("session.secrets: required")
         }
         return problems
     }

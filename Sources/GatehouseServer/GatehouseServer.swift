@@ -38,6 +38,8 @@ public final class GatehouseServer: Sendable {
     /// The providers' keys (nil without providers).
     public let keyStore: KeyStore?
     let keySource: HTTPKeySource?
+    /// The login's HTTP clients when key fetching uses another source (tests inject one).
+    let oidcHTTP: HTTPKeySource?
 
     public init(
         config: GatewayConfig, group: EventLoopGroup, logger: Logger,
@@ -70,10 +72,25 @@ public final class GatehouseServer: Sendable {
             keyStore = store
             authenticator = BearerAuthenticator(store: store)
         }
+        var browserLogin: BrowserLogin?
+        if let session = config.session, let keyStore {
+            let http: HTTPKeySource
+            do {
+                http = try self.keySource ?? HTTPKeySource(providers: config.providers, eventLoopGroup: group)
+            } catch {
+                throw GatehouseStartupError(message: "providers: cannot set up TLS for the login: \(error)")
+            }
+            self.oidcHTTP = self.keySource == nil ? http : nil
+            browserLogin = BrowserLogin(
+                config: config, session: session, keyStore: keyStore, oidc: OIDCClient(http: http), logger: logger,
+                scheme: "http")
+        } else {
+            self.oidcHTTP = nil
+        }
         self.runtime = ProxyRuntime(
             config: config, group: group,
             accessLog: AccessLog(format: config.server.accessLog, makeHandler: logHandlerFactory), logger: logger,
-            authenticator: authenticator)
+            authenticator: authenticator, browserLogin: browserLogin)
         self.readiness = Readiness(keyStore: keyStore)
     }
 
@@ -201,6 +218,7 @@ public final class GatehouseServer: Sendable {
         try? await admin?.close()
         await runtime.pools.closeAll()
         await keySource?.shutdown()
+        await oidcHTTP?.shutdown()
     }
 }
 

@@ -43,8 +43,10 @@ public final class HTTPKeySource: KeySource {
         public let description: String
     }
 
+    func client(for provider: ProviderConfig) -> HTTPClient { clients[provider.id] ?? defaultClient }
+
     public func fetchKeySet(for provider: ProviderConfig) async throws -> (bytes: [UInt8], maxAge: GatehouseCore.Duration?) {
-        let client = clients[provider.id] ?? defaultClient
+        let client = client(for: provider)
         let jwksURI: String
         if let explicit = provider.jwksURI {
             jwksURI = explicit

@@ -61,6 +61,8 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
         /// Gatehouse answered this request itself; the rest of its body is read and discarded.
         var answeredLocally = false
         var user: String?
+        /// Set-Cookie values added to the response (a refreshed or cleared session).
+        var responseCookies: [String] = []
 
         init(start: NIODeadline, requestID: String, method: String, version: HTTPVersion, path: String, wantsClose: Bool) {
             self.start = start
@@ -225,7 +227,11 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
         e.path = outcome.target.path
         e.wantsClose = e.wantsClose || outcome.wantsClose
         e.hasBody = outcome.chunked || (outcome.contentLength ?? 0) > 0
-        // 3. route
+        // 3. login endpoints (under login.path_prefix), then routes
+        if let login = runtime.browserLogin, let endpoint = login.endpoint(for: outcome.target.path) {
+            handleLoginEndpoint(endpoint, login: login, exchange: e, head: head, fields: fields, outcome: outcome, context: context)
+            return
+        }
         let route: RouteConfig
         switch runtime.routes.match(host: outcome.host, path: outcome.target.path, method: head.method.rawValue) {
         case .route(let index):
@@ -247,92 +253,334 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
             respondLocally(.bodyTooLarge(limit: e.bodyLimit), exchange: e, context: context, forceClose: true)
             return
         }
-        authenticateAndForward(
-            e, head: head, fields: fields, outcome: outcome, route: route, context: context, afterRefresh: false)
+        authenticateAndForward(e, head: head, fields: fields, outcome: outcome, route: route, context: context)
     }
 
-    /// Phases 5-8: authenticate (bearer JWT on jwt routes), authorize, build the upstream request, forward.
-    /// An unknown `kid` suspends the exchange until the provider's keys were refreshed (single flight), then
-    /// resumes here once.
-    private func authenticateAndForward(
-        _ e: Exchange, head: HTTPRequestHead, fields: HeaderFields, outcome: RequestValidation.Outcome,
-        route: RouteConfig, context: ChannelHandlerContext, afterRefresh: Bool
-    ) {
+    /// What authentication established: the identity (nil on `auth: none`), Set-Cookie values for the response
+    /// (a refreshed session) and the session's access token (for `pass_access_token`).
+    struct AuthResult {
         var identity: Identity?
-        if route.auth != .none {
-            let token: String?
-            do {
-                token = try BearerCredentials.extract(headers: fields, query: outcome.target.query)
-            } catch {
-                respondLocally(error, exchange: e, context: context, forceClose: e.hasBody)
-                return
-            }
-            guard let token else {
-                respondLocally(.noCredentials, exchange: e, context: context, forceClose: e.hasBody)
-                return
-            }
-            guard let authenticator = runtime.authenticator, let cache = runtime.tokenCaches.value(for: context.eventLoop)
-            else {
-                respondLocally(.keysUnavailable, exchange: e, context: context, forceClose: e.hasBody)
-                return
-            }
-            switch authenticator.authenticate(token: token, allowed: route.providers, cache: cache, now: epochSeconds()) {
-            case .verified(let verified, _):
-                identity = verified
-            case .rejected(let why):
-                respondLocally(.invalidToken(why), exchange: e, context: context, forceClose: e.hasBody)
-                return
-            case .keysUnavailable:
-                respondLocally(.keysUnavailable, exchange: e, context: context, forceClose: e.hasBody)
-                return
-            case .unknownKeyID(let providerID):
-                if afterRefresh {
-                    respondLocally(.invalidToken("unknown key id"), exchange: e, context: context, forceClose: e.hasBody)
-                    return
-                }
-                let promise = context.eventLoop.makePromise(of: Bool.self)
-                let store = authenticator.store
-                promise.completeWithTask { await store.refreshForUnknownKeyID(providerID: providerID) }
-                promise.futureResult.assumeIsolated().whenComplete { [self] _ in
-                    guard let current = self.exchange, current === e, let context = self.context else { return }
-                    self.authenticateAndForward(
-                        e, head: head, fields: fields, outcome: outcome, route: route, context: context,
-                        afterRefresh: true)
-                }
-                return
-            }
-        }
-        // 6. authorize
-        let permit: Permit
-        switch AccessPolicy.decide(route: route, identity: identity) {
-        case .permit(let p): permit = p
-        case .deny(let error):
-            e.user = identity?.user
-            respondLocally(error, exchange: e, context: context, forceClose: e.hasBody)
+        var cookies: [String] = []
+        var sessionAccessToken: String?
+        var bearerToken: String?
+    }
+
+    struct AuthFailure: Error {
+        var error: GatehouseError
+        var cookies: [String] = []
+    }
+
+    /// Phase 5, authenticate: a bearer JWT (jwt and session routes), else the session cookie (session routes).
+    /// Calls `done` exactly once, synchronously unless keys or a session must be refreshed first (single
+    /// flight); an asynchronous completion is dropped when the exchange is gone. `forwardAuth` answers a
+    /// missing session with 401 instead of a login redirect.
+    private func authenticate(
+        _ e: Exchange, fields: HeaderFields, query: String?, requestTarget: String, method: String, auth: AuthMode,
+        providers: [String]?, forwardAuth: Bool, context: ChannelHandlerContext, afterRefresh: Bool,
+        done: @escaping (Result<AuthResult, AuthFailure>) -> Void
+    ) {
+        if auth == .none {
+            done(.success(AuthResult()))
             return
         }
-        e.user = permit.identity?.user
-        // 7. upstream request (requires the permit)
-        let upstreamHead = buildUpstreamHead(
-            head, fields: fields, outcome: outcome, route: route, permit: permit, requestID: e.requestID)
-        e.target = route.upstream
-        e.upstreamDescription = "\(route.upstream.host):\(route.upstream.port)"
-        e.upstreamHead = upstreamHead
-        if outcome.expectContinue {
-            // Gatehouse answers 100-continue itself once the request passed every check (as nginx does);
-            // the upstream never sees Expect.
-            context.writeAndFlush(
-                wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .continue))), promise: nil)
+        let token: String?
+        do {
+            token = try BearerCredentials.extract(headers: fields, query: query)
+        } catch {
+            done(.failure(AuthFailure(error: error)))
+            return
         }
-        // 8. forward (a request with a body may stall: watch it)
-        if !e.requestComplete && e.hasBody { armActivity(e, context: context) }
-        acquireUpstream(for: e, context: context)
+        guard let token else {
+            guard auth == .session, let login = runtime.browserLogin else {
+                done(.failure(AuthFailure(error: .noCredentials)))
+                return
+            }
+            authenticateSession(
+                e, login: login, fields: fields, requestTarget: requestTarget, method: method, forwardAuth: forwardAuth,
+                context: context, done: done)
+            return
+        }
+        guard let authenticator = runtime.authenticator, let cache = runtime.tokenCaches.value(for: context.eventLoop)
+        else {
+            done(.failure(AuthFailure(error: .keysUnavailable)))
+            return
+        }
+        switch authenticator.authenticate(token: token, allowed: providers, cache: cache, now: epochSeconds()) {
+        case .verified(let verified, _):
+            done(.success(AuthResult(identity: verified, bearerToken: token)))
+        case .rejected(let why):
+            done(.failure(AuthFailure(error: .invalidToken(why))))
+        case .keysUnavailable:
+            done(.failure(AuthFailure(error: .keysUnavailable)))
+        case .unknownKeyID(let providerID):
+            if afterRefresh {
+                done(.failure(AuthFailure(error: .invalidToken("unknown key id"))))
+                return
+            }
+            let promise = context.eventLoop.makePromise(of: Bool.self)
+            let store = authenticator.store
+            promise.completeWithTask { await store.refreshForUnknownKeyID(providerID: providerID) }
+            promise.futureResult.assumeIsolated().whenComplete { [self] _ in
+                guard let current = self.exchange, current === e, let context = self.context else { return }
+                self.authenticate(
+                    e, fields: fields, query: query, requestTarget: requestTarget, method: method, auth: auth,
+                    providers: providers, forwardAuth: forwardAuth, context: context, afterRefresh: true, done: done)
+            }
+        }
+    }
+
+    private func authenticateSession(
+        _ e: Exchange, login: BrowserLogin, fields: HeaderFields, requestTarget: String, method: String,
+        forwardAuth: Bool, context: ChannelHandlerContext, done: @escaping (Result<AuthResult, AuthFailure>) -> Void
+    ) {
+        let cookies = Cookies.parse(fields)
+        let now = epochSeconds()
+        func loginRequired() -> GatehouseError {
+            if forwardAuth { return .noCredentials }
+            return .loginRequired(
+                loginURL: login.loginURL(returnTo: requestTarget),
+                navigation: RequestKind.isNavigation(method: method, headers: fields))
+        }
+        switch login.sessionState(cookies: cookies, now: now) {
+        case .valid(let record):
+            done(.success(AuthResult(identity: record.identity(mapping: login.mapping(for: record.providerID)), sessionAccessToken: record.accessToken)))
+        case .none(let hadCookie):
+            done(.failure(AuthFailure(error: loginRequired(), cookies: hadCookie ? login.clearingCookies(request: cookies) : [])))
+        case .refreshDue(let record):
+            login.refresh(record, on: context.eventLoop, now: now).assumeIsolated().whenSuccess { [self] outcome in
+                guard let current = self.exchange, current === e else { return }
+                switch outcome {
+                case .refreshed(let updated, let sealed):
+                    let setCookies = login.sessionCookies(sealed: sealed, record: updated, request: cookies, now: self.epochSeconds()) ?? []
+                    done(.success(AuthResult(
+                        identity: updated.identity(mapping: login.mapping(for: updated.providerID)), cookies: setCookies,
+                        sessionAccessToken: updated.accessToken)))
+                case .transient:
+                    done(.success(AuthResult(identity: record.identity(mapping: login.mapping(for: record.providerID)), sessionAccessToken: record.accessToken)))
+                case .ended:
+                    done(.failure(AuthFailure(error: loginRequired(), cookies: login.clearingCookies(request: cookies))))
+                }
+            }
+        }
+    }
+
+    /// Phases 5-8: authenticate, authorize, build the upstream request, forward.
+    private func authenticateAndForward(
+        _ e: Exchange, head: HTTPRequestHead, fields: HeaderFields, outcome: RequestValidation.Outcome,
+        route: RouteConfig, context: ChannelHandlerContext
+    ) {
+        authenticate(
+            e, fields: fields, query: outcome.target.query, requestTarget: head.uri, method: head.method.rawValue,
+            auth: route.auth, providers: route.providers, forwardAuth: false, context: context, afterRefresh: false
+        ) { [self] result in
+            guard let context = self.context else { return }
+            let auth: AuthResult
+            switch result {
+            case .success(let a): auth = a
+            case .failure(let failure):
+                self.respondLocally(failure.error, exchange: e, context: context, forceClose: e.hasBody, cookies: failure.cookies)
+                return
+            }
+            // 6. authorize
+            let permit: Permit
+            switch AccessPolicy.decide(route: route, identity: auth.identity) {
+            case .permit(let p): permit = p
+            case .deny(let error):
+                e.user = auth.identity?.user
+                self.respondLocally(error, exchange: e, context: context, forceClose: e.hasBody, cookies: auth.cookies)
+                return
+            }
+            e.user = permit.identity?.user
+            e.responseCookies = auth.cookies
+            // 7. upstream request (requires the permit)
+            let upstreamHead = self.buildUpstreamHead(
+                head, fields: fields, outcome: outcome, route: route, permit: permit, requestID: e.requestID,
+                sessionAccessToken: auth.sessionAccessToken)
+            e.target = route.upstream
+            e.upstreamDescription = "\(route.upstream.host):\(route.upstream.port)"
+            e.upstreamHead = upstreamHead
+            if outcome.expectContinue {
+                // Gatehouse answers 100-continue itself once the request passed every check (as nginx does);
+                // the upstream never sees Expect.
+                context.writeAndFlush(
+                    self.wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .continue))), promise: nil)
+            }
+            // 8. forward (a request with a body may stall: watch it)
+            if !e.requestComplete && e.hasBody { self.armActivity(e, context: context) }
+            self.acquireUpstream(for: e, context: context)
+        }
+    }
+
+    // MARK: login endpoints
+
+    private func handleLoginEndpoint(
+        _ endpoint: BrowserLogin.Endpoint, login: BrowserLogin, exchange e: Exchange, head: HTTPRequestHead,
+        fields: HeaderFields, outcome: RequestValidation.Outcome, context: ChannelHandlerContext
+    ) {
+        e.routeID = "login." + endpoint.rawValue
+        let method = head.method.rawValue
+        let allowed = endpoint == .signOut ? ["GET", "HEAD", "POST"] : ["GET", "HEAD"]
+        guard allowed.contains(method) else {
+            respondLocally(.methodNotAllowed(allowed: allowed), exchange: e, context: context, forceClose: e.hasBody)
+            return
+        }
+        let request = BrowserLogin.Request(query: outcome.target.query, rawHost: outcome.rawHost, cookies: Cookies.parse(fields))
+        let now = epochSeconds()
+        switch endpoint {
+        case .start:
+            deliver(e, context: context) { await login.start(request, now: now) }
+        case .callback:
+            deliver(e, context: context) { await login.callback(request, now: now) }
+        case .signOut:
+            var record: SessionRecord?
+            switch login.sessionState(cookies: request.cookies, now: now) {
+            case .valid(let r), .refreshDue(let r): record = r
+            case .none: record = nil
+            }
+            e.user = record.flatMap { $0.identity(mapping: login.mapping(for: $0.providerID)).user }
+            deliver(e, context: context) { [record] in await login.signOut(request, record: record) }
+        case .userinfo:
+            authenticate(
+                e, fields: fields, query: nil, requestTarget: head.uri, method: method, auth: .session, providers: nil,
+                forwardAuth: true, context: context, afterRefresh: false
+            ) { [self] result in
+                guard let context = self.context else { return }
+                switch result {
+                case .failure(let failure):
+                    self.respondLocally(failure.error, exchange: e, context: context, forceClose: e.hasBody, cookies: failure.cookies)
+                case .success(let auth):
+                    guard let identity = auth.identity else { return }
+                    e.user = identity.user
+                    let body = JSONValue.object([
+                        "provider": .string(identity.providerID), "user": identity.user.map(JSONValue.string) ?? .null,
+                        "email": identity.email.map(JSONValue.string) ?? .null,
+                        "groups": .array(identity.groups.map(JSONValue.string)),
+                        "preferred_username": identity.preferredUsername.map(JSONValue.string) ?? .null,
+                    ]).serialized + "\n"
+                    self.send(
+                        HTTPErrorResponse(status: 200, headers: [("Cache-Control", "no-store")], body: body, closeConnection: false, contentType: "application/json"),
+                        exchange: e, context: context, forceClose: e.hasBody, cookies: auth.cookies)
+                }
+            }
+        case .auth:
+            forwardAuth(e, head: head, fields: fields, outcome: outcome, context: context)
+        }
+    }
+
+    /// Runs a login endpoint's asynchronous work off the loop and answers on it (unless the exchange is gone).
+    private func deliver(
+        _ e: Exchange, context: ChannelHandlerContext, _ work: @escaping @Sendable () async -> BrowserLogin.Answer
+    ) {
+        let promise = context.eventLoop.makePromise(of: BrowserLogin.Answer.self)
+        promise.completeWithTask(work)
+        promise.futureResult.assumeIsolated().whenSuccess { [self] answer in
+            guard let current = self.exchange, current === e, let context = self.context else { return }
+            switch answer.result {
+            case .success(let response):
+                self.send(response, exchange: e, context: context, forceClose: e.hasBody, cookies: answer.cookies)
+            case .failure(let error):
+                self.respondLocally(error, exchange: e, context: context, forceClose: e.hasBody, cookies: answer.cookies)
+            }
+        }
+    }
+
+    /// `/oauth2/auth`: the forward-auth check for nginx `auth_request`, Traefik ForwardAuth and Envoy
+    /// ext_authz. The rules are those of the route matching `X-Forwarded-Host` + `X-Forwarded-Uri` (believed
+    /// only from trusted proxies), plus `allowed_groups` / `allowed_emails` query parameters.
+    private func forwardAuth(
+        _ e: Exchange, head: HTTPRequestHead, fields: HeaderFields, outcome: RequestValidation.Outcome,
+        context: ChannelHandlerContext
+    ) {
+        var extra = AllowRules()
+        if let query = outcome.target.query {
+            guard let params = FormEncoding.decode(Substring(query)) else {
+                respondLocally(.badRequest("malformed query"), exchange: e, context: context, forceClose: true)
+                return
+            }
+            for (name, value) in params {
+                let items = value.split(separator: ",").map { String($0.trimmingSpaces()) }.filter { !$0.isEmpty }
+                if name == "allowed_groups" { extra.anyGroup += items }
+                if name == "allowed_emails" { extra.emails += items }
+            }
+        }
+        var route = RouteConfig(
+            id: "forward-auth", upstream: UpstreamTarget(scheme: .http, host: "127.0.0.1", port: 9), auth: .session)
+        var target = head.uri
+        if peerTrusted {
+            let forwardedHost = fields.first { $0.name.lowercased() == "x-forwarded-host" }?.value
+            let forwardedURI = fields.first { $0.name.lowercased() == "x-forwarded-uri" }?.value
+            let forwardedMethod = fields.first { $0.name.lowercased() == "x-forwarded-method" }?.value ?? "GET"
+            if let forwardedURI {
+                guard let canonical = try? CanonicalTarget.parse(forwardedURI) else {
+                    respondLocally(.badRequest("malformed X-Forwarded-Uri"), exchange: e, context: context, forceClose: false)
+                    return
+                }
+                target = forwardedURI
+                let host = forwardedHost.flatMap(HostName.normalise) ?? outcome.host
+                switch runtime.routes.match(host: host, path: canonical.path, method: forwardedMethod.uppercased()) {
+                case .route(let index): route = runtime.routes.routes[index]
+                case .methodNotAllowed, .notFound:
+                    respondLocally(.forbidden(reason: "no route for the forwarded request", insufficientScope: false), exchange: e, context: context, forceClose: false)
+                    return
+                }
+            }
+        }
+        e.routeID = "login.auth:" + route.id
+        if route.auth == .none && extra.isEmpty {
+            send(HTTPErrorResponse(status: 202, headers: [], body: "", closeConnection: false), exchange: e, context: context, forceClose: e.hasBody)
+            return
+        }
+        authenticate(
+            e, fields: fields, query: nil, requestTarget: target, method: "GET", auth: route.auth == .jwt ? .jwt : .session,
+            providers: route.providers, forwardAuth: true, context: context, afterRefresh: false
+        ) { [self] result in
+            guard let context = self.context else { return }
+            let auth: AuthResult
+            switch result {
+            case .success(let a): auth = a
+            case .failure(let failure):
+                self.respondLocally(failure.error, exchange: e, context: context, forceClose: e.hasBody, cookies: failure.cookies)
+                return
+            }
+            var decision = AccessPolicy.decide(route: route.auth == .none ? RouteConfig(id: route.id, upstream: route.upstream, auth: .session) : route, identity: auth.identity)
+            if case .permit = decision, !extra.isEmpty {
+                decision = AccessPolicy.decide(
+                    route: RouteConfig(id: route.id, upstream: route.upstream, auth: .session, allow: extra), identity: auth.identity)
+            }
+            guard case .permit(let permit) = decision, let identity = permit.identity else {
+                if case .deny(let error) = decision {
+                    e.user = auth.identity?.user
+                    self.respondLocally(error, exchange: e, context: context, forceClose: e.hasBody, cookies: auth.cookies)
+                }
+                return
+            }
+            e.user = identity.user
+            var headers: [(String, String)] = []
+            let (identityFields, _) = HeaderRules.identityHeaderFields(
+                [
+                    IdentityHeader(name: "X-Auth-Request-User", claim: "user"),
+                    IdentityHeader(name: "X-Auth-Request-Email", claim: "email"),
+                    IdentityHeader(name: "X-Auth-Request-Groups", claim: "groups"),
+                    IdentityHeader(name: "X-Auth-Request-Preferred-Username", claim: "preferred_username"),
+                ], identity: identity)
+            headers += identityFields
+            if route.passAccessToken, let token = auth.sessionAccessToken ?? auth.bearerToken {
+                headers.append(("X-Auth-Request-Access-Token", token))
+            }
+            self.send(
+                HTTPErrorResponse(status: 202, headers: headers, body: "", closeConnection: false), exchange: e, context: context,
+                forceClose: e.hasBody, cookies: auth.cookies)
+        }
     }
 
     private func buildUpstreamHead(
         _ head: HTTPRequestHead, fields clientFields: HeaderFields, outcome: RequestValidation.Outcome,
-        route: RouteConfig, permit: Permit, requestID: String
+        route: RouteConfig, permit: Permit, requestID: String, sessionAccessToken: String?
     ) -> HTTPRequestHead {
+        var clientFields = clientFields
+        if let login = runtime.browserLogin, clientFields.contains(where: { $0.name.utf8.count == 6 && $0.name.lowercased() == "cookie" }) {
+            clientFields = Cookies.removing(login.names.isOwn, from: clientFields)  // Gatehouse's cookies stay here
+        }
         let fields = runtime.headerRules.upstreamRequestHeaders(
             from: clientFields,
             context: .init(
@@ -342,6 +590,9 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
         var headers = HTTPHeaders(fields)
         if let identity = permit.identity {
             if !route.passAccessToken { headers.remove(name: "authorization") }
+            if route.passAccessToken, let sessionAccessToken {
+                headers.replaceOrAdd(name: "Authorization", value: "Bearer " + sessionAccessToken)
+            }
             let (identityFields, dropped) = HeaderRules.identityHeaderFields(
                 runtime.identityHeaders(forRoute: route.id), identity: identity)
             for (name, value) in identityFields { headers.add(name: name, value: value) }
@@ -562,6 +813,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
             var headers = HTTPHeaders(
                 HeaderRules.clientResponseHeaders(from: head.headers.map { (name: $0.name, value: $0.value) }))
             headers.replaceOrAdd(name: "X-Request-Id", value: e.requestID)
+            for cookie in e.responseCookies { headers.add(name: "Set-Cookie", value: cookie) }
             if e.version.minor == 0 && !headers.contains(name: "content-length") {
                 // An HTTP/1.0 client can only find the end of a body of unknown length by the close.
                 e.closeAfterResponse = true
@@ -676,27 +928,38 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
 
     /// Sends an error response produced by Gatehouse itself (via the one error mapping).
     private func respondLocally(
-        _ error: GatehouseError, exchange e: Exchange, context: ChannelHandlerContext, forceClose: Bool
+        _ error: GatehouseError, exchange e: Exchange, context: ChannelHandlerContext, forceClose: Bool,
+        cookies: [String] = []
     ) {
-        let response = HTTPErrorResponse.make(for: error)
-        e.answeredLocally = true
-        e.status = response.status
         e.error = error.reason
         switch error {
         case .invalidToken(let why), .invalidAuthRequest(let why), .forbidden(let why, _): e.detail = why
         default: break
         }
+        send(HTTPErrorResponse.make(for: error), exchange: e, context: context, forceClose: forceClose, cookies: cookies)
+    }
+
+    /// Sends a response Gatehouse produced itself (an error, a redirect, an endpoint's answer).
+    private func send(
+        _ response: HTTPErrorResponse, exchange e: Exchange, context: ChannelHandlerContext, forceClose: Bool,
+        cookies: [String] = []
+    ) {
+        e.answeredLocally = true
+        e.status = response.status
         var headers = HTTPHeaders(response.headers)
         let body = context.channel.allocator.buffer(string: response.body)
-        headers.add(name: "Content-Type", value: "text/plain; charset=utf-8")
+        headers.add(name: "Content-Type", value: response.contentType)
         headers.add(name: "Content-Length", value: String(body.readableBytes))
         headers.add(name: "X-Request-Id", value: e.requestID)
+        for cookie in cookies { headers.add(name: "Set-Cookie", value: cookie) }
         let close = forceClose || response.closeConnection || e.wantsClose || closing
         if close { headers.add(name: "Connection", value: "close") }
         e.closeAfterResponse = close
         e.responseStarted = true
         context.write(wrapOutboundOut(.head(HTTPResponseHead(version: e.version, status: .init(statusCode: response.status), headers: headers))), promise: nil)
-        context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+        if e.method != "HEAD" {
+            context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+        }
         e.responseComplete = true
         if close || e.requestComplete || !e.hasBody {
             finishLocal(e, context: context)

@@ -15,13 +15,16 @@ final class ProxyRuntime: Sendable {
     let scheme: String
     let authenticator: BearerAuthenticator?
     let tokenCaches: PerLoop<VerifiedTokenCache>
+    /// The browser login and sessions; nil without a `session:` section.
+    let browserLogin: BrowserLogin?
     /// Per route id: the global identity headers merged with the route's own.
     private let identityHeadersByRoute: [String: [IdentityHeader]]
 
     init(
         config: GatewayConfig, group: EventLoopGroup, accessLog: AccessLog, logger: Logger,
-        authenticator: BearerAuthenticator?, scheme: String = "http"
+        authenticator: BearerAuthenticator?, browserLogin: BrowserLogin? = nil, scheme: String = "http"
     ) {
+        self.browserLogin = browserLogin
         self.config = config
         self.routes = RouteTable(routes: config.routes)
         // Every identity header any route injects is managed everywhere: stripped from every client request.

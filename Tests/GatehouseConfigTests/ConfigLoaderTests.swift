@@ -186,7 +186,7 @@ import Testing
                 "test.yaml:17:5: routes[2].id: required",
                 "test.yaml:17:19: routes[2].match.path: must start with /",
                 "test.yaml:19:11: routes[2].auth: auth: jwt needs at least one provider under providers:",
-                "test.yaml:20:1: session: not supported yet (browser login is tracked in issue 4)",
+                "test.yaml:20:10: session.secrets: required",
             ])
     }
 

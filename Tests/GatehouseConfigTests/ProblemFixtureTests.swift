@@ -53,12 +53,41 @@ import Testing
             rule: "duplicate top-level key",
             yaml: "version: 1\nversion: 1\nroutes:\n  - id: app\n    upstream: http://127.0.0.1:3000\n    auth: none\n",
             expected: "test.yaml:2:1: version: duplicate key (first defined at line 1)"),
+        // session and login
         Fixture(
-            rule: "session not supported", yaml: document(top: "session: {}"),
-            expected: "test.yaml:6:1: session: not supported yet (browser login is tracked in issue 4)"),
+            rule: "session without secrets", yaml: document(top: "session: {}"),
+            expected: "test.yaml:6:10: session.secrets: required"),
         Fixture(
-            rule: "login not supported", yaml: document(top: "login: {}"),
-            expected: "test.yaml:6:1: login: not supported yet (browser login is tracked in issue 4)"),
+            rule: "session secret too short", yaml: document(top: "session: { secrets: [c2hvcnQ=] }"),
+            expected: "test.yaml:6:22: session.secrets[0]: expected base64 of at least 32 random bytes (e.g. openssl rand -base64 32)"),
+        Fixture(
+            rule: "session secret empty after interpolation", yaml: document(top: "session: { secrets: [\"${EMPTY}\"] }"),
+            expected: "test.yaml:6:22: session.secrets[0]: must not be empty", environment: ["EMPTY": ""]),
+        Fixture(
+            rule: "same_site none needs secure",
+            yaml: document(top: "session: { secrets: [MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=], secure: false, same_site: none }"),
+            expected: "test.yaml:6:95: session.same_site: same_site: none requires secure: true (browsers drop such cookies)"),
+        Fixture(
+            rule: "session store postgres", yaml: document(top: "session: { secrets: [MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=], store: postgres }"),
+            expected: "test.yaml:6:76: session.store: not supported yet: store: postgres (the shared session store) is not in this build; use store: cookie"),
+        Fixture(
+            rule: "session lifetime bounds", yaml: document(top: "session: { secrets: [MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=], lifetime: 10s }"),
+            expected: "test.yaml:6:79: session.lifetime: must be between 1m and 30d"),
+        Fixture(
+            rule: "session cookie name", yaml: document(top: "session: { secrets: [MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=], cookie_name: \"a b\" }"),
+            expected: "test.yaml:6:82: session.cookie_name: expected 1 to 64 letters, digits, '-' or '_'"),
+        Fixture(
+            rule: "login path prefix root", yaml: document(top: "login: { path_prefix: / }"),
+            expected: "test.yaml:6:23: login.path_prefix: must not be / (the endpoints need their own prefix)"),
+        Fixture(
+            rule: "login redirect_url path", yaml: document(top: "login: { redirect_url: \"https://app.example.com/cb\" }"),
+            expected: "test.yaml:6:24: login.redirect_url: must end in /oauth2/callback (the callback endpoint)"),
+        Fixture(
+            rule: "login allowed_redirect_hosts", yaml: document(top: "login: { allowed_redirect_hosts: [\"a b\"] }"),
+            expected: "test.yaml:6:35: login.allowed_redirect_hosts[0]: expected a host name or *.suffix"),
+        Fixture(
+            rule: "login post_logout_redirect_url", yaml: document(top: "login: { post_logout_redirect_url: \"//evil\" }"),
+            expected: "test.yaml:6:36: login.post_logout_redirect_url: expected a path starting with / or an absolute http(s):// URL"),
 
         // server
         Fixture(

@@ -2,15 +2,20 @@
 """Run a real OpenID provider (Canaille 0.3.6) on loopback for Gatehouse's end-to-end tests.
 
 Usage:
-    python3 scripts/oidc/canaille_provider.py serve [--redirect-uri URI] [--alg RS256]
-        [--token-lifetime SECONDS] [--post-logout-redirect-uri URI] [--startup-timeout SECONDS]
+    python3 scripts/oidc/canaille_provider.py serve [--redirect-uri URI ...] [--alg RS256]
+        [--token-lifetime SECONDS] [--post-logout-redirect-uri URI ...] [--startup-timeout SECONDS]
         [--until-signal] [--keep-tmp]
+
+--redirect-uri and --post-logout-redirect-uri may be given several times; all are registered for the
+client (exact match), and the script's own logins use the first redirect URI (default
+http://127.0.0.1:1/oauth2/callback).
 
 `serve` creates a temporary directory, writes a Canaille configuration (SQLite storage, fresh signing
 keys RSA-2048 + EC P-256 + Ed25519, issuer http://127.0.0.1:PORT on a port the kernel picked for a socket
 bound here and handed to the server, so no port race), starts Canaille's server (Hypercorn with Canaille's
-ASGI factory `canaille.hypercorn.app:create_app()`, i.e. what `canaille run` serves; set
-GATEHOUSE_CANAILLE_RUNNER=canaille-run to start it through `canaille run` itself), polls discovery until
+ASGI factory `canaille.hypercorn.app:create_app()`, i.e. what `canaille run` serves, loaded through
+counting_app() below, which only counts token requests; set GATEHOUSE_CANAILLE_RUNNER=canaille-run to start
+it through `canaille run` itself, without counting), polls discovery until
 it answers (the only timed wait, bounded by --startup-timeout), creates the users alice and bob, the
 groups staff and admins and the confidential client `gatehouse` through Canaille's models, logs alice
 and bob in through the real login, password and consent pages (authorization code + PKCE S256 + nonce,
@@ -20,7 +25,8 @@ no browser), verifies both tokens against the published JWKS, and prints ONE JSO
      "tokens": {"alice": ACCESS_JWT, "bob": ACCESS_JWT},
      "id_tokens": {"alice": ID_JWT, "bob": ID_JWT},
      "refresh_tokens": {"alice": ..., "bob": ...},
-     "discovery_url": ..., "redirect_uri": ..., "alg": "RS256", "token_lifetime": 3600,
+     "discovery_url": ..., "redirect_uri": FIRST_REDIRECT_URI, "redirect_uris": [...],
+     "post_logout_redirect_uris": [...], "alg": "RS256", "token_lifetime": 3600,
      "users": {"alice": {"password": ..., "email": ..., "groups": [...]}, "bob": {...}},
      "pid": PID_OF_THIS_SCRIPT}
 
@@ -34,6 +40,15 @@ line written to its standard input may be a JSON command, answered by one JSON l
         -> {"ok": true, "location": "<redirect_uri>?code=...&state=...&iss=..."}
        (logs the user in on a fresh provider session, accepts consent, and returns the final redirect to
         the client WITHOUT following it; use it to finish a login that Gatehouse itself started)
+    {"cmd": "stats"}
+        -> {"ok": true, "token_requests": {"authorization_code": 2, "refresh_token": 3},
+            "token_errors": {"refresh_token": 1}}
+       (POSTs to the token endpoint since the start, by ANY client (Gatehouse, this script, anyone), counted
+        by grant_type ("(none)" when absent); token_errors counts those not answered 200, by grant_type;
+        grant types never seen are absent. The script's own startup logins are included (normally
+        {"authorization_code": 2}, plus one 500 when the same-second quirk below hits), so compare two
+        snapshots. The server appends one JSON line per token request to token-requests.jsonl in the
+        temporary directory; not available with GATEHOUSE_CANAILLE_RUNNER=canaille-run)
     anything else -> {"ok": false, "error": "..."}
 
 Logs go to stderr. Any failure exits non-zero with a message on stderr; every wait is bounded.
@@ -45,6 +60,44 @@ after the JSON line unless --until-signal is given. If this script is SIGKILLed,
 Canaille quirks met here: access tokens are JWTs with typ "JWT" and no scope, jti or client_id claim;
 `groups` only with the groups scope, in no fixed order; two tokens for the same user, client and second
 are identical and the second token request gets HTTP 500 (token_flow retries once in the next second).
+The same holds for refresh_token grants: refreshing in the same wall-clock second as the token was issued
+(or refreshed) answers 500 (sqlite UNIQUE constraint on token.access_token) and the refresh token stays
+usable; a client must refresh at least one second after the token it replaces.
+
+What Canaille 0.3.6 does here (verified by running this script; discovery paths below are those of
+http://127.0.0.1:PORT):
+- Refresh tokens rotate: a refresh_token grant answers a new refresh token (different string) and revokes
+  the old one, which is then refused with 400 {"error": "invalid_grant"}. The refresh response carries
+  access_token, expires_in, refresh_token, scope, token_type and NO id_token.
+- A refresh token lives exactly as long as its access token: with --token-lifetime 3 a refresh 2.5 s after
+  the token was issued works, one 3.3 s after is refused with 400 invalid_grant. So with a short lifetime a
+  client cannot wait for the access token to expire and then refresh; it must refresh early.
+- --token-lifetime N: access tokens (authorization_code and refresh_token grants) get exp = iat + N and
+  expires_in N. ID tokens do NOT: their exp is always iat + 3600 (Authlib's default, not configurable in
+  Canaille's settings). The ID token's auth_time is a float (e.g. 1795940992.273472); iat/exp are integers.
+- With scope "openid email profile groups" both the ID token and the access token carry email, groups,
+  preferred_username, name, given_name, family_name, updated_at (and the ID token amr ["pwd"], at_hash,
+  nonce, auth_time). preferred_username is the display name ("Alice", "Bob"), NOT the user name: use `sub`
+  ("alice") for the user name. aud is a list (["gatehouse"]) in both. /oauth/userinfo answers the same
+  profile claims (JSON) for a valid access token and 401 invalid_token for an expired one.
+- Discovery: "end_session_endpoint": ".../oauth/end_session", "userinfo_endpoint": ".../oauth/userinfo",
+  "token_endpoint": ".../oauth/token", "revocation_endpoint": ".../oauth/revoke",
+  "introspection_endpoint": ".../oauth/introspect", "jwks_uri": ".../oauth/jwks.json",
+  "token_endpoint_auth_methods_supported": ["client_secret_basic", "private_key_jwt", "client_secret_post",
+  "none"], "code_challenge_methods_supported": ["plain", "S256"],
+  "authorization_response_iss_parameter_supported": true; no frontchannel/backchannel logout. The client
+  `gatehouse` is registered with client_secret_basic and Canaille enforces that: client_secret_post is
+  refused with 401 invalid_client although discovery lists it.
+- RP-initiated logout: GET /oauth/end_session?id_token_hint=ID_TOKEN&post_logout_redirect_uri=URI&state=S
+  (client_id optional) ends the provider session and answers 302 URI?state=S when URI was registered with
+  --post-logout-redirect-uri (per Authlib's code an expired ID token is still accepted as hint); with an
+  unregistered URI it answers 302 to "/" on the provider instead; without id_token_hint it shows a
+  confirmation page (200, form button answer=logout). Verified in a browser: after the redirect, the next
+  authorization request shows the login page again.
+- Consent: the startup logins store alice's and bob's consent for `gatehouse`, so later logins show no
+  consent page unless the authorization request says prompt=consent. An unknown user name still gets
+  the password page (then "Login failed"). The login page's "Remember me" is on by default; the provider's
+  browser cookies are `canaille` (session) and `canaille_login_history`.
 """
 
 from __future__ import annotations
@@ -70,6 +123,7 @@ from html.parser import HTMLParser
 PROG = "canaille_provider"
 CLIENT_ID = "gatehouse"
 SCOPE = "openid email profile groups"
+DEFAULT_REDIRECT_URI = "http://127.0.0.1:1/oauth2/callback"
 HTTP_TIMEOUT = 15.0  # seconds, for every single HTTP request the script makes
 
 USERS = {
@@ -186,7 +240,7 @@ def make_app(config_path: str):
     return create_app(init_backend=False)
 
 
-def populate(app, redirect_uri: str, post_logout: list[str], alg: str) -> str:
+def populate(app, redirect_uris: list[str], post_logout: list[str], alg: str) -> str:
     """Create the users, groups and the client through Canaille's models (after the server migrated).
 
     Returns the client secret.
@@ -222,7 +276,7 @@ def populate(app, redirect_uri: str, post_logout: list[str], alg: str) -> str:
                 client_secret=client_secret,
                 client_name="Gatehouse",
                 client_id_issued_at=datetime.datetime.now(datetime.timezone.utc),
-                redirect_uris=[redirect_uri],
+                redirect_uris=list(redirect_uris),
                 post_logout_redirect_uris=post_logout,
                 grant_types=["authorization_code", "refresh_token"],
                 response_types=["code"],
@@ -257,16 +311,96 @@ def _set_parent_death_signal() -> None:  # runs in the child between fork and ex
         pass
 
 
+TOKEN_LOG_ENV = "GATEHOUSE_CANAILLE_TOKEN_LOG"
+TOKEN_LOG_NAME = "token-requests.jsonl"
+TOKEN_ENDPOINT = "oidc.endpoints.issue_token"  # Flask endpoint name of Canaille's /oauth/token
+
+
+class TokenRequestCounter:
+    """WSGI middleware around Canaille's Flask app: one JSON line per POST to the token endpoint.
+
+    Runs in the server process. Each line is {"grant_type", "status", "client_id", "time"}, appended to
+    the file named by $GATEHOUSE_CANAILLE_TOKEN_LOG with a single O_APPEND write (the server runs
+    requests in threads). The request body is read here and handed on unchanged.
+    """
+
+    def __init__(self, app, token_path: str, log_path: str):
+        self.app = app
+        self.token_path = token_path
+        self.log_path = log_path
+
+    def __call__(self, environ, start_response):
+        if environ.get("REQUEST_METHOD") != "POST" or environ.get("PATH_INFO") != self.token_path:
+            return self.app(environ, start_response)
+        import io
+
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or -1)
+        except ValueError:
+            length = -1
+        body = environ["wsgi.input"].read(length) if length >= 0 else environ["wsgi.input"].read()
+        environ["wsgi.input"] = io.BytesIO(body)
+        environ["CONTENT_LENGTH"] = str(len(body))
+        form = urllib.parse.parse_qs(body.decode("utf-8", "replace"))
+        query = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""))
+        grant_type = (form.get("grant_type") or query.get("grant_type") or ["(none)"])[0]
+        client_id = (form.get("client_id") or [None])[0]
+        auth = environ.get("HTTP_AUTHORIZATION", "")
+        if auth[:6].lower() == "basic ":
+            try:
+                client_id = urllib.parse.unquote(base64.b64decode(auth[6:]).decode().split(":", 1)[0])
+            except ValueError:
+                pass
+        recorded = []
+
+        def recording_start_response(status, headers, exc_info=None):
+            if not recorded:
+                recorded.append(True)
+                self._record(grant_type, int(status.split()[0]), client_id)
+            return start_response(status, headers, exc_info)
+
+        return self.app(environ, recording_start_response)
+
+    def _record(self, grant_type: str, status: int, client_id) -> None:
+        line = json.dumps({"grant_type": grant_type, "status": status, "client_id": client_id, "time": time.time()})
+        try:
+            fd = os.open(self.log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            try:
+                os.write(fd, (line + "\n").encode())
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            log(f"cannot record a token request in {self.log_path}: {exc}")
+
+
+def counting_app():
+    """ASGI app the server process loads (`canaille_provider:counting_app()`): Canaille's own factory
+    `canaille.hypercorn.app:create_app()` with TokenRequestCounter between its Flask app (ProxyFix and all)
+    and the WsgiToAsgi wrapper that the factory would apply itself."""
+    from asgiref.wsgi import WsgiToAsgi
+    from canaille.hypercorn.app import create_app
+
+    flask_app = create_app(wrap_asgi=False)
+    rules = [r.rule for r in flask_app.url_map.iter_rules() if r.endpoint == TOKEN_ENDPOINT]
+    if len(rules) != 1:
+        raise RuntimeError(f"cannot find Canaille's token endpoint {TOKEN_ENDPOINT} (found {rules})")
+    return WsgiToAsgi(TokenRequestCounter(flask_app, rules[0], os.environ[TOKEN_LOG_ENV]))
+
+
 def start_server(tmp: str, config_path: str, sock: socket.socket) -> subprocess.Popen:
     env = dict(os.environ)
     env["CANAILLE_CONFIG"] = config_path
     env["PYTHONUNBUFFERED"] = "1"
+    env[TOKEN_LOG_ENV] = os.path.join(tmp, TOKEN_LOG_NAME)
     if os.environ.get("GATEHOUSE_CANAILLE_RUNNER") == "canaille-run":
         # Canaille's own `canaille run` command: the same Hypercorn server and app factory, but it
         # builds the app twice (once for the CLI), about 1.5 s slower.
         cmd = [sys.executable, "-m", "canaille.commands", "run", "--bind", f"fd://{sock.fileno()}"]
     else:
-        # Hypercorn with Canaille's ASGI factory (what `canaille run` serves), one worker in-process.
+        # Hypercorn with Canaille's ASGI factory (what `canaille run` serves), one worker in-process,
+        # loaded through counting_app() of this very file, which counts the token requests.
+        here = os.path.dirname(os.path.abspath(__file__))
+        env["PYTHONPATH"] = os.pathsep.join([here] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
         cmd = [
             sys.executable,
             "-m",
@@ -275,7 +409,7 @@ def start_server(tmp: str, config_path: str, sock: socket.socket) -> subprocess.
             "0",
             "--bind",
             f"fd://{sock.fileno()}",
-            "canaille.hypercorn.app:create_app()",
+            f"{os.path.splitext(os.path.basename(__file__))[0]}:counting_app()",
         ]
     log(f"starting: {' '.join(cmd)} (cwd {tmp})")
     return subprocess.Popen(
@@ -388,12 +522,42 @@ def pkce_pair() -> tuple[str, str]:
 
 
 class Provider:
-    def __init__(self, requests, issuer: str, discovery: dict, client_secret: str, redirect_uri: str):
+    def __init__(
+        self,
+        requests,
+        issuer: str,
+        discovery: dict,
+        client_secret: str,
+        redirect_uri: str,
+        token_log: str | None = None,
+    ):
         self.requests = requests
         self.issuer = issuer
         self.discovery = discovery
         self.client_secret = client_secret
         self.redirect_uri = redirect_uri
+        self.token_log = token_log  # written by TokenRequestCounter in the server; None: not counted
+
+    def stats(self) -> dict:
+        """Token endpoint POSTs so far (by any client), by grant_type, and those not answered 200."""
+        if self.token_log is None:
+            raise Failure("token requests are not counted with GATEHOUSE_CANAILLE_RUNNER=canaille-run")
+        requests_by_grant: dict[str, int] = {}
+        errors_by_grant: dict[str, int] = {}
+        try:
+            with open(self.token_log, encoding="utf-8") as fd:
+                lines = fd.read().splitlines()
+        except FileNotFoundError:
+            lines = []
+        for line in lines:
+            if not line.strip():
+                continue
+            entry = json.loads(line)
+            grant = entry["grant_type"]
+            requests_by_grant[grant] = requests_by_grant.get(grant, 0) + 1
+            if entry["status"] != 200:
+                errors_by_grant[grant] = errors_by_grant.get(grant, 0) + 1
+        return {"ok": True, "token_requests": requests_by_grant, "token_errors": errors_by_grant}
 
     def _same_origin(self, url: str) -> bool:
         a, b = urllib.parse.urlsplit(url), urllib.parse.urlsplit(self.issuer)
@@ -565,7 +729,9 @@ def handle_command(provider: Provider, line: str) -> dict:
             if not redirect:
                 raise Failure("authorize_url has no redirect_uri parameter")
             return {"ok": True, "location": provider.login(str(cmd.get("user")), url, redirect)}
-        return {"ok": False, "error": f"unknown cmd {cmd.get('cmd')!r} (known: token, login)"}
+        if cmd.get("cmd") == "stats":
+            return provider.stats()
+        return {"ok": False, "error": f"unknown cmd {cmd.get('cmd')!r} (known: token, login, stats)"}
     except Failure as exc:
         return {"ok": False, "error": str(exc)}
     except Exception as exc:  # keep serving; report the error to the caller
@@ -632,10 +798,12 @@ def serve(args) -> int:
         log(f"Canaille answered discovery {time.monotonic() - t0:.2f} s after spawn")
 
         t0 = time.monotonic()
-        client_secret = populate(app, args.redirect_uri, args.post_logout_redirect_uri or [], args.alg)
+        client_secret = populate(app, args.redirect_uri, args.post_logout_redirect_uri, args.alg)
         log(f"users, groups and client created in {time.monotonic() - t0:.2f} s")
 
-        provider = Provider(requests, issuer, discovery, client_secret, args.redirect_uri)
+        counted = os.environ.get("GATEHOUSE_CANAILLE_RUNNER") != "canaille-run"
+        token_log = os.path.join(tmp, TOKEN_LOG_NAME) if counted else None
+        provider = Provider(requests, issuer, discovery, client_secret, args.redirect_uri[0], token_log)
         t0 = time.monotonic()
         tokens = {user: provider.token_flow(user) for user in USERS}
         for user, t in tokens.items():
@@ -652,7 +820,9 @@ def serve(args) -> int:
                 "id_tokens": {u: t["id_token"] for u, t in tokens.items()},
                 "refresh_tokens": {u: t.get("refresh_token") for u, t in tokens.items()},
                 "discovery_url": discovery_url,
-                "redirect_uri": args.redirect_uri,
+                "redirect_uri": args.redirect_uri[0],
+                "redirect_uris": args.redirect_uri,
+                "post_logout_redirect_uris": args.post_logout_redirect_uri,
                 "alg": args.alg,
                 "token_lifetime": args.token_lifetime,
                 "users": {
@@ -684,7 +854,12 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description="Canaille OpenID provider for Gatehouse's tests.")
     sub = parser.add_subparsers(dest="command", required=True)
     s = sub.add_parser("serve", help="start the provider and print one JSON line")
-    s.add_argument("--redirect-uri", default="http://127.0.0.1:1/oauth2/callback")
+    s.add_argument(
+        "--redirect-uri",
+        action="append",
+        help=f"registered redirect URI (repeatable; the first one is used by the script's own logins; "
+        f"default {DEFAULT_REDIRECT_URI})",
+    )
     s.add_argument(
         "--post-logout-redirect-uri", action="append", help="registered post-logout redirect URI (repeatable)"
     )
@@ -703,6 +878,8 @@ def main(argv=None) -> int:
     )
     s.add_argument("--keep-tmp", action="store_true", help="keep the temporary directory (debugging)")
     args = parser.parse_args(argv)
+    args.redirect_uri = args.redirect_uri or [DEFAULT_REDIRECT_URI]
+    args.post_logout_redirect_uri = args.post_logout_redirect_uri or []
 
     def on_signal(signum, frame):
         raise Stop()
