@@ -3,6 +3,7 @@ import GatehouseCore
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -33,6 +34,9 @@ final class BrowserLogin: Sendable {
     /// Keep the access token in the session (some session route passes it upstream).
     let keepAccessToken: Bool
     private let flights: NIOLockedValueBox<SingleFlight<String, EventLoopPromise<RefreshOutcome>, RefreshOutcome>>
+    /// Seconds added to the wall clock for session times: 0 in production; tests move it to expire access
+    /// tokens without waiting.
+    let clockOffset = Atomic<Int64>(0)
     /// States of finished callbacks (until the transaction would have expired): a replayed callback fails.
     private let consumed = NIOLockedValueBox<[String: Int64]>([:])
 
@@ -108,7 +112,7 @@ final class BrowserLogin: Sendable {
             let leader = loop.makePromise(of: RefreshOutcome.self)
             leader.completeWithTask { await self.performRefresh(record) }
             leader.futureResult.whenSuccess { outcome in
-                let waiters = self.flights.withLockedValue { $0.finish(key, result: outcome, now: Self.epochNow()) }
+                let waiters = self.flights.withLockedValue { $0.finish(key, result: outcome, now: self.now()) }
                 promise.succeed(outcome)
                 for waiter in waiters { waiter.succeed(outcome) }
             }
@@ -120,7 +124,7 @@ final class BrowserLogin: Sendable {
         guard let provider = providersByID[record.providerID], let refreshToken = record.refreshToken else { return .ended }
         do {
             let tokens = try await oidc.refresh(refreshToken, provider: provider)
-            let now = Self.epochNow()
+            let now = self.now()
             var updated = record
             updated.refreshToken = tokens.refreshToken ?? refreshToken
             updated.accessTokenExpiresAt = now + (tokens.expiresIn ?? 300)
@@ -447,6 +451,9 @@ final class BrowserLogin: Sendable {
         }
         return outcome
     }
+
+    /// The clock of session times (wall clock plus `clockOffset`).
+    func now() -> Int64 { Self.epochNow() &+ clockOffset.load(ordering: .relaxed) }
 
     static func epochNow() -> Int64 {
         var ts = timespec()

@@ -334,7 +334,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
         forwardAuth: Bool, context: ChannelHandlerContext, done: @escaping (Result<AuthResult, AuthFailure>) -> Void
     ) {
         let cookies = Cookies.parse(fields)
-        let now = epochSeconds()
+        let now = login.now()
         func loginRequired() -> GatehouseError {
             if forwardAuth { return .noCredentials }
             return .loginRequired(
@@ -351,7 +351,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
                 guard let current = self.exchange, current === e else { return }
                 switch outcome {
                 case .refreshed(let updated, let sealed):
-                    let setCookies = login.sessionCookies(sealed: sealed, record: updated, request: cookies, now: self.epochSeconds()) ?? []
+                    let setCookies = login.sessionCookies(sealed: sealed, record: updated, request: cookies, now: login.now()) ?? []
                     done(.success(AuthResult(
                         identity: updated.identity(mapping: login.mapping(for: updated.providerID)), cookies: setCookies,
                         sessionAccessToken: updated.accessToken)))
@@ -425,7 +425,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
             return
         }
         let request = BrowserLogin.Request(query: outcome.target.query, rawHost: outcome.rawHost, cookies: Cookies.parse(fields))
-        let now = epochSeconds()
+        let now = login.now()
         switch endpoint {
         case .start:
             deliver(e, context: context) { await login.start(request, now: now) }

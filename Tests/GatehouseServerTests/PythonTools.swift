@@ -62,11 +62,13 @@ final class PythonService {
     let process = Process()
     let stdin = Pipe()
     let json: [String: Any]
+    private let out: Pipe
 
     init(_ script: String, arguments: [String], startupTimeout: TimeInterval = 90) throws {
         process.executableURL = URL(fileURLWithPath: try PythonTools.requirePython())
         process.arguments = [PythonTools.repoRoot.appendingPathComponent(script).path] + arguments
         let out = Pipe()
+        self.out = out
         let err = Pipe()
         process.standardOutput = out
         process.standardError = err
@@ -94,6 +96,29 @@ final class PythonService {
             throw PythonTools.Failure(description: "\(script) did not start: \(errText.suffix(2000))")
         }
         json = obj
+    }
+
+    /// Sends one JSON command line on stdin and returns the one JSON line it answers (bounded by `timeout`).
+    func command(_ object: [String: Any], timeout: TimeInterval = 60) throws -> [String: Any] {
+        let line = try JSONSerialization.data(withJSONObject: object) + Data([0x0A])
+        stdin.fileHandleForWriting.write(line)
+        let box = LineBox()
+        let handle = out.fileHandleForReading
+        let reader = Thread {
+            var data = Data()
+            while true {
+                // One byte at a time: nothing past the answer's newline is consumed.
+                guard let byte = try? handle.read(upToCount: 1), !byte.isEmpty else { break }
+                if byte[byte.startIndex] == 0x0A { break }
+                data.append(byte)
+            }
+            box.set(data)
+        }
+        reader.start()
+        guard let answer = box.wait(timeout: timeout),
+            let obj = try? JSONSerialization.jsonObject(with: answer) as? [String: Any]
+        else { throw PythonTools.Failure(description: "no answer to \(object["cmd"] ?? "?") within \(timeout) s") }
+        return obj
     }
 
     func stop() {

@@ -39,14 +39,16 @@ struct Harness {
     /// `prefetchKeys` is false) and the background refresh runs until `stop()`.
     static func start(
         routes: [RouteConfig], providers: [ProviderConfig] = [], identityHeaders: [IdentityHeader] = GatewayConfig.defaultIdentityHeaders,
-        prefetchKeys: Bool = true, server configure: (inout ServerConfig) -> Void = { _ in }, workers: Int = 2
+        prefetchKeys: Bool = true, server configure: (inout ServerConfig) -> Void = { _ in }, workers: Int = 2,
+        session: SessionConfig? = nil, login: LoginConfig = LoginConfig()
     ) async throws -> Harness {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: workers)
         var serverConfig = ServerConfig(
             listen: [ListenAddress(host: "127.0.0.1", port: 0)], adminListen: ListenAddress(host: "127.0.0.1", port: 0))
         configure(&serverConfig)
         let config = GatewayConfig(
-            server: serverConfig, providers: providers, identityHeaders: identityHeaders, routes: routes)
+            server: serverConfig, providers: providers, identityHeaders: identityHeaders, routes: routes, session: session,
+            login: login)
         let log = LogCapture()
         let sink = log.sink
         let factory: @Sendable (String) -> LogHandler = { label in

@@ -275,7 +275,10 @@ def main(argv=None) -> int:
             emit(result)
             return 0
         except Exception as exc:
-            message = str(exc) if isinstance(exc, Failure) else f"{type(exc).__name__}: {exc}".strip()
+            if isinstance(exc, Failure):
+                message = str(exc)
+            else:  # Selenium's exceptions keep the driver's message in .msg, without its stack trace
+                message = f"{type(exc).__name__}: {getattr(exc, 'msg', None) or exc}".strip()
             url = excerpt = None
             if driver is not None:
                 try:

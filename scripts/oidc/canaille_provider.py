@@ -40,6 +40,11 @@ line written to its standard input may be a JSON command, answered by one JSON l
         -> {"ok": true, "location": "<redirect_uri>?code=...&state=...&iss=..."}
        (logs the user in on a fresh provider session, accepts consent, and returns the final redirect to
         the client WITHOUT following it; use it to finish a login that Gatehouse itself started)
+    {"cmd": "register_redirect_uri", "uri": "http://127.0.0.1:PORT/oauth2/callback",
+     "post_logout_uris": ["http://127.0.0.1:PORT/bye"]}
+        -> {"ok": true, "redirect_uris": [...]}
+       (adds loopback redirect URIs to the `gatehouse` client after start, for a relying party that binds
+        port 0 and learns its port only then)
     {"cmd": "stats"}
         -> {"ok": true, "token_requests": {"authorization_code": 2, "refresh_token": 3},
             "token_errors": {"refresh_token": 1}}
@@ -373,6 +378,26 @@ class TokenRequestCounter:
             log(f"cannot record a token request in {self.log_path}: {exc}")
 
 
+def _give_access_tokens_a_jti() -> None:
+    """Canaille 0.3.6 signs access tokens without `jti`, so two tokens for the same user in the same second are
+    byte-identical and the second token request fails with HTTP 500 (a unique column). Real providers put a
+    `jti` in access tokens; this adds one (a random UUID) to the claims Canaille's access-token generator signs,
+    so back-to-back logins and refreshes behave as they would against those providers."""
+    import uuid
+
+    from canaille.oidc import provider as canaille_provider
+
+    original = canaille_provider.generate_id_token
+
+    def with_jti(*args, **kwargs):
+        info = kwargs.get("user_info")
+        if info is not None and "jti" not in info:
+            kwargs["user_info"] = type(info)({**info, "jti": str(uuid.uuid4())})
+        return original(*args, **kwargs)
+
+    canaille_provider.generate_id_token = with_jti
+
+
 def counting_app():
     """ASGI app the server process loads (`canaille_provider:counting_app()`): Canaille's own factory
     `canaille.hypercorn.app:create_app()` with TokenRequestCounter between its Flask app (ProxyFix and all)
@@ -380,6 +405,7 @@ def counting_app():
     from asgiref.wsgi import WsgiToAsgi
     from canaille.hypercorn.app import create_app
 
+    _give_access_tokens_a_jti()
     flask_app = create_app(wrap_asgi=False)
     rules = [r.rule for r in flask_app.url_map.iter_rules() if r.endpoint == TOKEN_ENDPOINT]
     if len(rules) != 1:
@@ -731,11 +757,38 @@ def handle_command(provider: Provider, line: str) -> dict:
             return {"ok": True, "location": provider.login(str(cmd.get("user")), url, redirect)}
         if cmd.get("cmd") == "stats":
             return provider.stats()
-        return {"ok": False, "error": f"unknown cmd {cmd.get('cmd')!r} (known: token, login, stats)"}
+        if cmd.get("cmd") == "register_redirect_uri":
+            return register_uris(provider.app, str(cmd.get("uri", "")), cmd.get("post_logout_uris") or [])
+        return {
+            "ok": False,
+            "error": f"unknown cmd {cmd.get('cmd')!r} (known: token, login, stats, register_redirect_uri)",
+        }
     except Failure as exc:
         return {"ok": False, "error": str(exc)}
     except Exception as exc:  # keep serving; report the error to the caller
         return {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+
+
+def register_uris(app, uri: str, post_logout: list) -> dict:
+    """Adds a redirect URI (and post-logout redirect URIs) to the `gatehouse` client, for a relying party
+    whose port is known only after the provider started (Gatehouse binds 127.0.0.1:0)."""
+    if not uri.startswith(("http://127.0.0.1:", "http://localhost:", "http://[::1]:")):
+        raise Failure("only loopback http redirect URIs can be registered")
+    with app.app_context():
+        from canaille.app import models
+        from canaille.backends import Backend
+
+        with Backend.instance.session():
+            client = Backend.instance.get(models.Client, client_id=CLIENT_ID)
+            client.redirect_uris = list(dict.fromkeys(list(client.redirect_uris or []) + [uri]))
+            client.post_logout_redirect_uris = list(
+                dict.fromkeys(list(client.post_logout_redirect_uris or []) + [str(u) for u in post_logout])
+            )
+            Backend.instance.save(client)
+            stored = Backend.instance.get(models.Client, client_id=CLIENT_ID)
+            if uri not in stored.redirect_uris:
+                raise Failure(f"redirect URI {uri} was not stored")
+            return {"ok": True, "redirect_uris": list(stored.redirect_uris)}
 
 
 def serve_loop(provider: Provider, proc: subprocess.Popen, until_signal: bool) -> None:
@@ -804,6 +857,7 @@ def serve(args) -> int:
         counted = os.environ.get("GATEHOUSE_CANAILLE_RUNNER") != "canaille-run"
         token_log = os.path.join(tmp, TOKEN_LOG_NAME) if counted else None
         provider = Provider(requests, issuer, discovery, client_secret, args.redirect_uri[0], token_log)
+        provider.app = app
         t0 = time.monotonic()
         tokens = {user: provider.token_flow(user) for user in USERS}
         for user, t in tokens.items():
