@@ -322,5 +322,70 @@ func queryItems(_ url: String) -> [String: String] {
         #expect(loop.body.contains("login loop"))
         let retry = try await browser.get("\(s.gh.base)/oauth2/start?retry=1&rd=%2F")
         #expect(retry.status == 302)
+
+        // The provider's own error comes back as a clean page (escaped, never reflected as markup).
+        let denied = try await browser.get("\(s.gh.base)/oauth2/callback?error=access_denied&error_description=%3Cscript%3E&state=x")
+        #expect(denied.status == 403)
+        #expect(denied.body.contains("(access_denied)"))
+        #expect(!denied.body.contains("<script>"))
+
+        // Bearer JWTs are accepted on session routes exactly as on jwt routes (an API client, no cookie).
+        let tokens = s.idp.json["tokens"] as? [String: String]
+        let bearer = try await browser.get(
+            "\(s.gh.base)/app/api", headers: [("Authorization", "Bearer \(tokens?["alice"] ?? "")"), ("Accept", "application/json")],
+            cookie: "x=1", store: false)
+        #expect(bearer.status == 200)
+        #expect(try Echo.decode(bearer.body).values("x-forwarded-user") == ["alice"])
+
+        // A transient provider failure (the provider is gone) keeps a session whose access token expired, until
+        // its hard expiry: the request passes with the identity it had.
+        browser.jar = [:]
+        _ = try await Self.logIn(browser, s, user: "bob", rd: "/")
+        s.idp.stop()
+        s.login.clockOffset.store(7200, ordering: .relaxed)
+        let kept = try await browser.get("\(s.gh.base)/app/while-idp-down", store: false)
+        #expect(kept.status == 200)
+        #expect(try Echo.decode(kept.body).values("x-forwarded-user") == ["bob"])
+        #expect(!kept.setCookies.contains { $0.hasPrefix("_gatehouse=") })
+        // ... but not beyond session.lifetime (12 h).
+        s.login.clockOffset.store(13 * 3600, ordering: .relaxed)
+        #expect(try await browser.get("\(s.gh.base)/app/too-late", store: false).status == 302)
+    }
+
+    /// A real browser (headless Chromium driven by Selenium, scripts/browser/login.py) opens a protected page on
+    /// `localhost` (another site than the provider on 127.0.0.1, so the login's cookies must survive a
+    /// cross-site redirect back), signs in on the provider's real login page and lands on the upstream page
+    /// that shows the identity headers. Screenshots of the provider's login page and of the final page are
+    /// saved in test-artifacts/browser-login/.
+    @Test func realBrowserLogsIn() async throws {
+        try await Self.withSetup { s, _ in
+            let base = "http://localhost:\(s.gh.port)"
+            let registered = try s.idp.command(["cmd": "register_redirect_uri", "uri": "\(base)/oauth2/callback"])
+            #expect(registered["ok"] as? Bool == true)
+            let artifacts = PythonTools.repoRoot.appendingPathComponent("test-artifacts/browser-login")
+            try? FileManager.default.removeItem(at: artifacts)
+            try FileManager.default.createDirectory(at: artifacts, withIntermediateDirectories: true)
+            let users = s.idp.json["users"] as? [String: [String: Any]]
+            let password = try #require(users?["alice"]?["password"] as? String)
+            let output = try PythonTools.run(
+                "scripts/browser/login.py",
+                ["--start-url", "\(base)/app/dashboard?tab=1", "--user", "alice", "--password", password, "--screenshots", artifacts.path,
+                 "--timeout", "30"],
+                timeout: 120)
+            let result = try #require(try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any])
+            #expect(result["ok"] as? Bool == true, "\(result)")
+            #expect(result["final_url"] as? String == "\(base)/app/dashboard?tab=1")
+            let text = result["body_text"] as? String ?? ""
+            // The upstream echoes the request it got: the identity headers Gatehouse injected.
+            #expect(text.contains("\"X-Forwarded-User\",\"alice\""), "\(text.prefix(600))")
+            #expect(text.contains("\"X-Forwarded-Email\",\"alice@example.com\""))
+            #expect(!text.contains("_gatehouse"))  // Gatehouse's cookies never reach the upstream
+            let cookies = result["cookies"] as? [String] ?? []
+            #expect(cookies.contains("_gatehouse"))
+            for shot in ["idp-login.png", "final-page.png"] {
+                let size = (try? FileManager.default.attributesOfItem(atPath: artifacts.appendingPathComponent(shot).path)[.size] as? Int) ?? 0
+                #expect(size > 1000, "\(shot) missing or empty")
+            }
+        }
     }
 }
