@@ -310,6 +310,23 @@ func queryItems(_ url: String) -> [String: String] {
         let endedAPI = try await browser.get("\(s.gh.base)/app/x", headers: [("Accept", "application/json")], cookie: "_gatehouse=\(sealed)", store: false)
         #expect(endedAPI.status == 401)
 
+        // A large session (hundreds of groups) travels in several chunk cookies and is reassembled; a missing
+        // chunk is no session.
+        let groups = (0..<400).map { JSONValue.string("group-with-a-long-name-\($0)") } + [.string("staff")]
+        let big = SessionRecord(
+            providerID: "canaille", sessionID: "big", claims: ["sub": .string("carol"), "groups": .array(groups)],
+            createdAt: now - 10, expiresAt: now + 3600, accessTokenExpiresAt: now + 3600)
+        let bigSealed = try #require(sealer.seal(big.encoded(), purpose: .session))
+        let chunks = try #require(s.login.names.split(bigSealed))
+        #expect(chunks.count >= 3)
+        let chunkHeader = chunks.map { "\($0.name)=\($0.value)" }.joined(separator: "; ")
+        let chunked = try await browser.get("\(s.gh.base)/app/big", cookie: chunkHeader, store: false)
+        #expect(chunked.status == 200)
+        #expect(try Echo.decode(chunked.body).values("x-forwarded-user") == ["carol"])
+        #expect(try Echo.decode(chunked.body).values("cookie").isEmpty)
+        let missing = chunks.dropLast().map { "\($0.name)=\($0.value)" }.joined(separator: "; ")
+        #expect(try await browser.get("\(s.gh.base)/app/big", cookie: missing, store: false).status == 302)
+
         // The callback without its transaction cookie explains the cookie problem; after 3 failures /start stops.
         browser.jar = [:]
         for _ in 0..<3 {
