@@ -15,6 +15,7 @@
 #   LAT_ROUNDS=1      latency rounds              MISS_TOKENS=20000 distinct tokens for the cache-miss run
 #   IDLE_CONNS=1000   idle keep-alive connections opened against gatehouse at the end
 #   SKIP_BUILD=1      use the existing binary     GATEHOUSE_BIN=path  a gatehouse binary to use instead
+#   ONLY="a b c"      time only these targets (no latency runs; a partial report, for quick comparisons)
 #
 # Exit status: 0 when every correctness gate passed and no run had a non-2xx response or a socket error.
 set -euo pipefail
@@ -32,6 +33,7 @@ LAT_ROUNDS=${LAT_ROUNDS:-1}
 MISS_TOKENS=${MISS_TOKENS:-20000}
 IDLE_CONNS=${IDLE_CONNS:-1000}
 SKIP_BUILD=${SKIP_BUILD:-0}
+ONLY=${ONLY:-}
 RESULTS_DIR=$ROOT/Benchmarks/results
 
 START_EPOCH=$(date +%s)
@@ -340,6 +342,10 @@ TARGETS=(direct nginx-proxy gatehouse-none gatehouse-rs256 gatehouse-es256 gateh
          direct-16k nginx-proxy-16k gatehouse-none-16k)
 LAT_TARGETS=(direct nginx-proxy gatehouse-none gatehouse-rs256 gatehouse-es256
              direct-16k nginx-proxy-16k gatehouse-none-16k)
+if [ -n "$ONLY" ]; then  # a quick comparison of a few targets (the report is then partial)
+  read -ra TARGETS <<<"$ONLY"
+  LAT_TARGETS=()
+fi
 meta targets "${TARGETS[*]}"
 meta lat_targets "${LAT_TARGETS[*]}"
 proxy_of=""; baseline_of=""

@@ -34,14 +34,27 @@ public final class KeyStore: Sendable {
     let logger: Logger
     private let state: Mutex<[String: Entry]>
     private let generationCounter = Atomic<UInt64>(0)
+    /// The generation of each provider's current key set (0 = none yet), readable without the lock: the
+    /// verified-token cache checks it on every request from every event loop, and a contended lock there costs
+    /// futex calls.
+    private let generations: [String: GenerationCell]
+
+    final class GenerationCell: Sendable {
+        let value = Atomic<UInt64>(0)
+    }
 
     public init(providers: [ProviderConfig], source: KeySource, logger: Logger) {
         self.providers = providers
         self.source = source
         self.logger = logger
         var entries: [String: Entry] = [:]
-        for p in providers where KeyStore.needsKeySet(p) { entries[p.id] = Entry() }
+        var cells: [String: GenerationCell] = [:]
+        for p in providers where KeyStore.needsKeySet(p) {
+            entries[p.id] = Entry()
+            cells[p.id] = GenerationCell()
+        }
         self.state = Mutex(entries)
+        self.generations = cells
     }
 
     /// A provider that accepts only HS* algorithms verifies with its shared secret and has no key set to fetch.
@@ -54,7 +67,8 @@ public final class KeyStore: Sendable {
     }
 
     public func generation(for providerID: String) -> UInt64? {
-        state.withLock { $0[providerID]?.keys?.generation }
+        guard let value = generations[providerID]?.value.load(ordering: .acquiring), value != 0 else { return nil }
+        return value
     }
 
     /// True when every provider has had one successful fetch.
@@ -135,6 +149,7 @@ public final class KeyStore: Sendable {
             entry.inFlight = nil
             if let newKeys {
                 entry.keys = newKeys
+                generations[providerID]?.value.store(newKeys.generation, ordering: .releasing)
                 let seconds = min(max(maxAge?.nanoseconds ?? Self.defaultRefresh.nanoseconds, 60_000_000_000), 86_400_000_000_000)
                 entry.nextRefresh = .nanoseconds(seconds)
             }
