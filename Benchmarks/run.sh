@@ -251,6 +251,7 @@ providers:
     issuer: https://rs.bench.gatehouse.invalid
     jwks_uri: file://$WORK/tokens/jwks-rs.json
     audiences: [gatehouse-bench]
+    client_id: gatehouse-bench
     algorithms: [RS256]
   - id: bench-es
     issuer: https://es.bench.gatehouse.invalid
@@ -277,10 +278,22 @@ routes:
     upstream: http://127.0.0.1:$UP_PORT
     auth: jwt
     providers: [bench-rs]
+  - id: session
+    match: {path: /sess}
+    upstream: http://127.0.0.1:$UP_PORT
+    auth: session
+    providers: [bench-rs]
+session:
+  secrets: ["$SESSION_SECRET"]
+  secure: false
 EOF
 }
+SESSION_SECRET=$(head -c 32 /dev/urandom | base64)
 gatehouse_config "$GH_PORT" "$ADM_PORT" >"$WORK/gatehouse.yaml"
 gatehouse_config "$GH2_PORT" "$ADM2_PORT" >"$WORK/gatehouse-fresh.yaml"
+# A session cookie sealed with the config's secret (what a browser holds after the OIDC login).
+SESSION_COOKIE=$("$BIN" mint-session -c "$WORK/gatehouse.yaml" --provider bench-rs \
+  --claims '{"sub":"bench-user","email":"bench@example.com","groups":["staff","bench"]}') || die "mint-session failed"
 
 start_nginx() { # name -> pid of the master
   local dir=$WORK/$1
@@ -335,12 +348,13 @@ URL[gatehouse-none]=$GH/none/;       KIND[gatehouse-none]=plain;      PROXY[gate
 URL[gatehouse-rs256]=$GH/rs/;        KIND[gatehouse-rs256]=RS_TOKEN;  PROXY[gatehouse-rs256]=gatehouse
 URL[gatehouse-es256]=$GH/es/;        KIND[gatehouse-es256]=ES_TOKEN;  PROXY[gatehouse-es256]=gatehouse
 URL[gatehouse-miss]=$GH/miss/;       KIND[gatehouse-miss]=miss;       PROXY[gatehouse-miss]=gatehouse
+URL[gatehouse-session]=$GH/sess/;    KIND[gatehouse-session]=session; PROXY[gatehouse-session]=gatehouse
 URL[direct-16k]=$UP/16k;             KIND[direct-16k]=plain;          PROXY[direct-16k]=none
 URL[nginx-proxy-16k]=$NP/16k;        KIND[nginx-proxy-16k]=plain;     PROXY[nginx-proxy-16k]=nginx
 URL[gatehouse-none-16k]=$GH/none/16k; KIND[gatehouse-none-16k]=plain; PROXY[gatehouse-none-16k]=gatehouse
-TARGETS=(direct nginx-proxy gatehouse-none gatehouse-rs256 gatehouse-es256 gatehouse-miss
+TARGETS=(direct nginx-proxy gatehouse-none gatehouse-rs256 gatehouse-es256 gatehouse-session gatehouse-miss
          direct-16k nginx-proxy-16k gatehouse-none-16k)
-LAT_TARGETS=(direct nginx-proxy gatehouse-none gatehouse-rs256 gatehouse-es256
+LAT_TARGETS=(direct nginx-proxy gatehouse-none gatehouse-rs256 gatehouse-es256 gatehouse-session
              direct-16k nginx-proxy-16k gatehouse-none-16k)
 if [ -n "$ONLY" ]; then  # a quick comparison of a few targets (the report is then partial)
   read -ra TARGETS <<<"$ONLY"
@@ -366,6 +380,13 @@ tamper() { # flip one character in the middle of the signature
   r=A; [ "$c" = A ] && r=B
   printf '%s.%s%s%s' "$head" "${sig:0:i}" "$r" "${sig:i+1}"
 }
+tamper_cookie() { # flip one character in the middle of the first cookie's sealed value (a valid base64url text)
+  local first=${1%%;*} name value i c r
+  name=${first%%=*}; value=${first#*=}
+  i=$(( ${#value} / 2 )); c=${value:i:1}
+  r=A; [ "$c" = A ] && r=B
+  printf '%s=%s%s%s' "$name" "${value:0:i}" "$r" "${value:i+1}"
+}
 probe() { # url [curl args...] -> "status size"
   local url=$1; shift
   curl -s -o /dev/null -w '%{http_code} %{size_download}\n' --max-time 5 "$@" "$url" || echo "000 0"
@@ -383,6 +404,14 @@ for t in "${TARGETS[@]}"; do
       if [ -z "$detail" ] && [ -n "$want_size" ] && [ "$size" != "$want_size" ]; then
         detail="expected a $want_size-byte body, got $size bytes"
       fi
+      ;;
+    session)
+      read -r good _ < <(probe "$url" -H "Cookie: $SESSION_COOKIE")
+      read -r bad _ < <(probe "$url" -H "Cookie: $(tamper_cookie "$SESSION_COOKIE")")
+      read -r none _ < <(probe "$url")
+      [ "$good" = 200 ] || detail="valid session cookie: expected 200, got $good"
+      [ "$bad" = 401 ] || detail="${detail:+$detail; }tampered cookie: expected 401, got $bad"
+      [ "$none" = 401 ] || detail="${detail:+$detail; }no cookie: expected 401, got $none"
       ;;
     *)
       if [ "${KIND[$t]}" = miss ]; then token=$MISS_GATE_TOKEN; else token=${!KIND[$t]}; fi
@@ -439,6 +468,7 @@ run_wrk() { # phase target round threads connections duration
   case ${KIND[$t]} in
     plain) ;;
     miss) args+=(-s "$ROOT/Benchmarks/miss.lua") ;;
+    session) args+=(-H "Cookie: $SESSION_COOKIE") ;;
     *) args+=(-H "Authorization: Bearer ${!KIND[$t]}") ;;
   esac
   read -r -a pids <<<"$(proxy_pids "${PROXY[$t]}")"

@@ -54,6 +54,17 @@ extension NodeReader {
                 report("expected a domain name such as .example.com", at: fields.path("domain"), node: node)
             }
         }
+        // Cookie name prefixes (RFC 6265bis §4.1.3): browsers enforce them, so a config that breaks their
+        // rules would silently lose every cookie.
+        if config.cookieName.hasPrefix("__Host-") || config.cookieName.hasPrefix("__Secure-"),
+            let node = fields.value("cookie_name")
+        {
+            if !config.secure {
+                report("a __Host- or __Secure- cookie name needs secure: true", at: fields.path("cookie_name"), node: node)
+            } else if config.cookieName.hasPrefix("__Host-") && config.domain != nil {
+                report("a __Host- cookie name cannot have a domain", at: fields.path("cookie_name"), node: node)
+            }
+        }
         if let node = fields.value("lifetime"), let value = duration(node, path: fields.path("lifetime")) {
             if value < .seconds(60) || value > .seconds(30 * 86_400) {
                 report("must be between 1m and 30d", at: fields.path("lifetime"), node: node)

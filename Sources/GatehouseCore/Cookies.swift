@@ -51,6 +51,12 @@ public enum Cookies {
         return out
     }
 
+    /// The `Set-Cookie` values of an upstream response that name a cookie for which `isOwn` holds: an upstream
+    /// may not set, overwrite or delete Gatehouse's cookies.
+    public static func ownSetCookies(_ values: [String], isOwn: (Substring) -> Bool) -> [String] {
+        values.filter { line in isOwn(Substring(line.prefix { $0 != "=" && $0 != ";" }).trimmingSpaces()) }
+    }
+
     /// A `Set-Cookie` value. `maxAge` nil = a browser-session cookie; 0 = delete.
     public static func setCookie(
         name: String, value: String, maxAge: Int64?, secure: Bool, httpOnly: Bool = true,

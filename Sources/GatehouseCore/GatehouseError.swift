@@ -174,7 +174,8 @@ public struct HTTPErrorResponse: Sendable, Equatable {
                 contentType: "application/json")
         case .loginFailed(let failure):
             return HTTPErrorResponse(
-                status: failure.status, headers: [("Cache-Control", "no-store")], body: LoginPage.html(for: failure),
+                status: failure.status, headers: [("Cache-Control", "no-store"), ("Referrer-Policy", "no-referrer")],
+                body: LoginPage.html(for: failure),
                 closeConnection: false, contentType: "text/html; charset=utf-8")
         case .keysUnavailable:
             return HTTPErrorResponse(

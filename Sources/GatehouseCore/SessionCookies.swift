@@ -16,11 +16,15 @@ public struct SessionCookieNames: Sendable, Equatable {
     public var transactionPrefix: String { "\(base)_tx_" }
     public var failureCounter: String { "\(base)_fails" }
 
-    /// Whether a cookie name is one of Gatehouse's (removed before forwarding upstream).
+    /// Whether a cookie name is one of Gatehouse's (removed before forwarding upstream): exactly the base,
+    /// `<base>_1` … `<base>_<maxChunks>`, `<base>_fails` or `<base>_tx_<id>`; an app's `<base>_id` stays the app's.
     public func isOwn(_ name: Substring) -> Bool {
         guard name.hasPrefix(base) else { return false }
         let rest = name.dropFirst(base.count)
-        return rest.isEmpty || rest.hasPrefix("_")
+        if rest.isEmpty || rest == "_fails" { return true }
+        if rest.hasPrefix("_tx_") { return rest.count > 4 }
+        guard rest.count == 2, rest.hasPrefix("_"), let digit = rest.last?.wholeNumberValue else { return false }
+        return digit >= 1 && digit <= Self.maxChunks
     }
 
     /// Splits a sealed value into cookie (name, value) pairs; nil when it would need more than `maxChunks`.
@@ -40,7 +44,17 @@ public struct SessionCookieNames: Sendable, Equatable {
 
     /// Reassembles the sealed value from the request's cookies; nil when absent or incomplete.
     public func join(_ cookies: [(name: String, value: String)]) -> String? {
-        guard let first = cookies.first(where: { $0.name == base })?.value, !first.isEmpty else { return nil }
+        func single(_ name: String) -> String? {
+            // Two cookies of one name (another Path or a sibling domain's Domain cookie): one was planted;
+            // trust neither.
+            var found: String?
+            for c in cookies where c.name == name {
+                if found != nil { return nil }
+                found = c.value
+            }
+            return found
+        }
+        guard let first = single(base), !first.isEmpty else { return nil }
         let utf8 = first.utf8
         guard utf8.count >= 2, utf8[utf8.index(after: utf8.startIndex)] == UInt8(ascii: "."),
             let digit = utf8.first, digit >= UInt8(ascii: "0"), digit <= UInt8(ascii: "9")
@@ -49,7 +63,7 @@ public struct SessionCookieNames: Sendable, Equatable {
         guard count >= 2, count <= Self.maxChunks else { return nil }
         var value = String(first.dropFirst(2))
         for i in 1..<count {
-            guard let part = cookies.first(where: { $0.name == chunk(i) })?.value, !part.isEmpty else { return nil }
+            guard let part = single(chunk(i)), !part.isEmpty else { return nil }
             value += part
         }
         return value

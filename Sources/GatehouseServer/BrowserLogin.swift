@@ -17,6 +17,10 @@ final class BrowserLogin: Sendable {
     static let refreshGrace: Int64 = 60
     /// Failed callbacks in a row (per browser, within 5 minutes) after which `/start` stops redirecting.
     static let loopThreshold = 3
+    /// Bound of the replay set of consumed login states.
+    static let maxConsumed = 50_000
+    /// A token said to expire sooner than this is refreshed no more often than this.
+    static let minimumTokenLifetime: Int64 = 30
 
     let session: SessionConfig
     let login: LoginConfig
@@ -84,13 +88,21 @@ final class BrowserLogin: Sendable {
 
     // MARK: sessions on requests (the hot path: no I/O)
 
-    func sessionState(cookies: [(name: String, value: String)], now: Int64) -> SessionState {
+    func sessionState(cookies: [(name: String, value: String)], now: Int64, cache: OpenedSessionCache? = nil) -> SessionState {
         guard let sealed = names.join(cookies) else {
             return .none(hadCookie: cookies.contains { names.isOwn(Substring($0.name)) && !$0.name.hasPrefix(names.transactionPrefix) })
         }
-        guard let plain = sealer.open(sealed, purpose: .session), let record = SessionRecord.decode(plain),
-            providersByID[record.providerID] != nil, now < record.expiresAt, now >= record.createdAt - 300
-        else { return .none(hadCookie: true) }
+        let record: SessionRecord
+        if let cached = cache?.lookup(sealed) {
+            record = cached
+        } else {
+            guard let plain = sealer.open(sealed, purpose: .session), let opened = SessionRecord.decode(plain),
+                providersByID[opened.providerID] != nil
+            else { return .none(hadCookie: true) }
+            record = opened
+            cache?.insert(sealed, record)
+        }
+        guard now < record.expiresAt, now >= record.createdAt - 300 else { return .none(hadCookie: true) }
         if session.refresh, record.refreshToken != nil, now >= record.accessTokenExpiresAt {
             return .refreshDue(record)
         }
@@ -111,7 +123,12 @@ final class BrowserLogin: Sendable {
         case .run:
             let leader = loop.makePromise(of: RefreshOutcome.self)
             leader.completeWithTask { await self.performRefresh(record) }
-            leader.futureResult.whenSuccess { outcome in
+            leader.futureResult.whenComplete { result in
+                let outcome: RefreshOutcome
+                switch result {
+                case .success(let o): outcome = o
+                case .failure: outcome = .transient
+                }
                 let waiters = self.flights.withLockedValue { $0.finish(key, result: outcome, now: self.now()) }
                 promise.succeed(outcome)
                 for waiter in waiters { waiter.succeed(outcome) }
@@ -127,22 +144,41 @@ final class BrowserLogin: Sendable {
             let now = self.now()
             var updated = record
             updated.refreshToken = tokens.refreshToken ?? refreshToken
-            updated.accessTokenExpiresAt = now + (tokens.expiresIn ?? 300)
+            updated.accessTokenExpiresAt = now + max(Self.minimumTokenLifetime, tokens.expiresIn ?? 300)
             if keepAccessToken { updated.accessToken = tokens.accessToken }
+            // The claims are rebuilt as at login: the new ID token's (if any) plus userinfo, so group changes at
+            // the provider apply and userinfo-only claims survive. When neither can be had, the claims stay.
+            // The new tokens are kept whatever happens here: a rotated refresh token must not be lost.
+            var claims: [String: JSONValue]?
             if let idToken = tokens.idToken {
                 switch await validateIDToken(idToken, accessToken: tokens.accessToken, nonce: nil, provider: provider) {
-                case .valid(let claims):
-                    guard claims["sub"] == record.claims["sub"] else {
+                case .valid(let c):
+                    guard c["sub"] == record.claims["sub"] else {
                         logger.warning("session refresh: the new ID token names another subject", metadata: ["provider": "\(provider.id)"])
                         return .ended
                     }
-                    updated.claims = SessionRecord.reduce(claims, keeping: neededClaims)
+                    claims = c
                     if record.idToken != nil { updated.idToken = idToken }
                 case .unknownKeyID, .rejected:
-                    logger.warning("session refresh: the new ID token did not validate", metadata: ["provider": "\(provider.id)"])
-                    return .transient
+                    logger.warning("session refresh: the new ID token did not validate; keeping the claims", metadata: ["provider": "\(provider.id)"])
                 }
             }
+            if oidc.cachedMetadata(for: provider.id)?.userinfoEndpoint != nil,
+                let info = try? await oidc.userinfo(accessToken: tokens.accessToken, provider: provider)
+            {
+                guard info["sub"] == record.claims["sub"] else {
+                    logger.warning("session refresh: userinfo names another subject", metadata: ["provider": "\(provider.id)"])
+                    return .ended
+                }
+                var merged = claims ?? [:]
+                for (k, v) in info where merged[k] == nil { merged[k] = v }
+                if claims == nil {
+                    // No new ID token: keep the stored claims userinfo does not speak about.
+                    for (k, v) in record.claims where merged[k] == nil { merged[k] = v }
+                }
+                claims = merged
+            }
+            if let claims { updated.claims = SessionRecord.reduce(claims, keeping: neededClaims) }
             guard let sealed = sealer.seal(updated.encoded(), purpose: .session) else { return .transient }
             logger.info("session refreshed", metadata: ["provider": "\(provider.id)", "session": "\(record.sessionID.prefix(8))"])
             return .refreshed(updated, sealed: sealed)
@@ -198,14 +234,20 @@ final class BrowserLogin: Sendable {
     }
 
     /// The URL that starts a login and comes back to `target` (path and query as requested).
-    func loginURL(returnTo target: String) -> String {
-        login.pathPrefix + "/start?rd=" + FormEncoding.escape(target)
+    func loginURL(returnTo target: String, providers: [String]?) -> String {
+        var url = login.pathPrefix + "/start?rd=" + FormEncoding.escape(target)
+        if let providers, let id = providers.first(where: { providersByID[$0]?.clientID != nil }), id != defaultProviderID {
+            url += "&provider=" + FormEncoding.escape(id)
+        }
+        return url
     }
 
     struct Request: Sendable {
         var query: String?
         var rawHost: String?
         var cookies: [(name: String, value: String)]
+        /// `https` when a trusted proxy in front says so (X-Forwarded-Proto), else the listener's scheme.
+        var scheme: String = "http"
     }
 
     struct Answer: Sendable {
@@ -232,14 +274,24 @@ final class BrowserLogin: Sendable {
 
     func validatedReturn(_ raw: String?, rawHost: String?) -> String {
         let target = ReturnURL.validate(raw, requestHost: rawHost, allowedHosts: login.allowedRedirectHosts)
-        // Never come back to a login endpoint: that is how redirect loops start.
-        if target.hasPrefix(login.pathPrefix + "/") { return "/" }
+        // Never come back to a login endpoint (compared canonically: /./oauth2/start, /%6Fauth2/start): that is
+        // how redirect loops start.
+        let pathAndQuery = target.hasPrefix("/") ? target : (AbsoluteURL(target)?.pathAndQuery ?? "/")
+        guard let canonical = try? CanonicalTarget.parse(pathAndQuery) else { return "/" }
+        if canonical.path == login.pathPrefix || canonical.path.hasPrefix(login.pathPrefix + "/") { return "/" }
         return target
     }
 
-    func redirectURI(rawHost: String?) -> String {
+    /// The browser's failed-callback count, clamped to 0...99 (it is client input).
+    func failureCount(_ cookies: [(name: String, value: String)]) -> Int {
+        let text = cookies.first { $0.name == names.failureCounter }?.value ?? "0"
+        guard text.utf8.count <= 2, let n = Int(text) else { return 0 }
+        return min(max(n, 0), 99)
+    }
+
+    func redirectURI(_ request: Request) -> String {
         if let configured = login.redirectURL { return configured }
-        return "\(scheme)://\(rawHost ?? "localhost")\(login.pathPrefix)/callback"
+        return "\(request.scheme)://\(request.rawHost ?? "localhost")\(login.pathPrefix)/callback"
     }
 
     /// `/oauth2/start?rd=URL[&provider=id]`
@@ -248,7 +300,7 @@ final class BrowserLogin: Sendable {
             return failure(400, "login_bad_request", "The sign-in link is malformed.", cookies: [])
         }
         let rd = validatedReturn((try? FormEncoding.single("rd", in: params).get()) ?? nil, rawHost: request.rawHost)
-        let fails = Int(request.cookies.first { $0.name == names.failureCounter }?.value ?? "0") ?? 0
+        let fails = failureCount(request.cookies)
         let retry = (try? FormEncoding.single("retry", in: params).get()) == "1"
         if fails >= Self.loopThreshold && !retry {
             return failure(409, "login_loop", "Signing in did not complete.", hint: LoginFailure.loopHint, returnTo: rd, cookies: [])
@@ -292,7 +344,7 @@ final class BrowserLogin: Sendable {
                 name: names.transactionPrefix + LoginRandom.transactionID(for: tx.state), value: sealed, maxAge: LoginTransaction.lifetime,
                 secure: session.secure, sameSite: transactionSameSite, domain: session.domain))
         var query: [(String, String)] = [
-            ("response_type", "code"), ("client_id", clientID), ("redirect_uri", redirectURI(rawHost: request.rawHost)),
+            ("response_type", "code"), ("client_id", clientID), ("redirect_uri", redirectURI(request)),
             ("scope", provider.scopes.joined(separator: " ")), ("state", tx.state), ("nonce", tx.nonce),
             ("code_challenge", LoginRandom.codeChallenge(for: tx.codeVerifier)), ("code_challenge_method", "S256"),
         ]
@@ -303,7 +355,7 @@ final class BrowserLogin: Sendable {
 
     /// `/oauth2/callback?code=...&state=...`
     func callback(_ request: Request, now: Int64) async -> Answer {
-        let fails = Int(request.cookies.first { $0.name == names.failureCounter }?.value ?? "0") ?? 0
+        let fails = failureCount(request.cookies)
         var cookies = [
             Cookies.setCookie(
                 name: names.failureCounter, value: String(min(fails + 1, 99)), maxAge: 300, secure: session.secure,
@@ -316,10 +368,12 @@ final class BrowserLogin: Sendable {
         let state: String?
         let code: String?
         let error: String?
+        let issuerParameter: String?
         do {
             state = try FormEncoding.single("state", in: params).get()
             code = try FormEncoding.single("code", in: params).get()
             error = try FormEncoding.single("error", in: params).get()
+            issuerParameter = try FormEncoding.single("iss", in: params).get()
         } catch {
             return failure(400, "login_bad_request", "The sign-in response repeats the parameter \(error.name).", cookies: cookies)
         }
@@ -328,7 +382,9 @@ final class BrowserLogin: Sendable {
         var txCookieFound = false
         if let state, !state.isEmpty, state.utf8.count <= 512 {
             let name = names.transactionPrefix + LoginRandom.transactionID(for: state)
-            if let c = request.cookies.first(where: { $0.name == name }) {
+            let matching = request.cookies.filter { $0.name == name }
+            // Two cookies of one name: one was planted (cookie tossing from a sibling domain); trust neither.
+            if matching.count == 1, let c = matching.first {
                 txCookieFound = true
                 cookies.append(deleteCookie(name))
                 if let plain = sealer.open(c.value, purpose: .login), let t = LoginTransaction.decode(plain),
@@ -357,22 +413,29 @@ final class BrowserLogin: Sendable {
         guard let tx else {
             return failure(400, "login_state_mismatch", "The sign-in response does not match a sign-in in progress.", hint: loopHint, cookies: cookies)
         }
+        guard let provider = providersByID[tx.providerID] else {
+            return failure(400, "login_state_mismatch", "The sign-in names an unknown identity provider.", cookies: cookies)
+        }
+        // RFC 9207 / RFC 9700 §4.4: a response naming another issuer than the one this login went to is a
+        // mix-up attempt.
+        if let issuerParameter, issuerParameter != provider.issuer {
+            return failure(400, "login_issuer_mismatch", "The sign-in response comes from another identity provider.", returnTo: returnTo, cookies: cookies)
+        }
         // Consumed once: a replayed callback URL fails even with the old cookie.
         let fresh = consumed.withLockedValue { used -> Bool in
-            if used.count > 100_000 { used = used.filter { $0.value > now } }
             if let until = used[state], until > now { return false }
-            used[state] = tx.createdAt + LoginTransaction.lifetime
+            if used.count >= Self.maxConsumed { used = used.filter { $0.value > now } }
+            // Full of live entries (a flood of minted logins): the transaction cookie is deleted and the code is
+            // single-use at the provider, which still stops a replay.
+            if used.count < Self.maxConsumed { used[state] = tx.createdAt + LoginTransaction.lifetime }
             return true
         }
         guard fresh else {
             return failure(400, "login_replayed", "This sign-in response was already used.", returnTo: returnTo, cookies: cookies)
         }
-        guard let provider = providersByID[tx.providerID] else {
-            return failure(400, "login_state_mismatch", "The sign-in names an unknown identity provider.", cookies: cookies)
-        }
         let tokens: OIDCClient.TokenResponse
         do {
-            tokens = try await oidc.exchangeCode(code, verifier: tx.codeVerifier, redirectURI: redirectURI(rawHost: request.rawHost), provider: provider)
+            tokens = try await oidc.exchangeCode(code, verifier: tx.codeVerifier, redirectURI: redirectURI(request), provider: provider)
         } catch OIDCClient.Failure.refused(let why) {
             logger.warning("login: code exchange refused", metadata: ["provider": "\(provider.id)", "error": "\(why)"])
             return failure(400, "login_code_refused", "The identity provider refused the sign-in code (\(why)).", byProvider: true, returnTo: returnTo, cookies: cookies)
@@ -401,7 +464,7 @@ final class BrowserLogin: Sendable {
                 logger.warning("login: userinfo failed; using the ID token's claims", metadata: ["provider": "\(provider.id)", "error": "\(error)"])
             }
         }
-        let atExpiry = now + (tokens.expiresIn ?? 300)
+        let atExpiry = now + max(Self.minimumTokenLifetime, tokens.expiresIn ?? 300)
         var record = SessionRecord(
             providerID: provider.id, sessionID: LoginRandom.token(bytes: 12), claims: SessionRecord.reduce(claims, keeping: neededClaims),
             createdAt: now, expiresAt: now + session.lifetime.nanoseconds / 1_000_000_000, accessTokenExpiresAt: atExpiry,
@@ -434,7 +497,7 @@ final class BrowserLogin: Sendable {
         guard let record, let provider = providersByID[record.providerID], let clientID = provider.clientID,
             let meta = try? await oidc.metadata(for: provider), let endSession = meta.endSessionEndpoint
         else { return redirect(rd, cookies: cookies) }
-        let absolute = rd.hasPrefix("/") ? "\(scheme)://\(request.rawHost ?? "localhost")\(rd)" : rd
+        let absolute = rd.hasPrefix("/") ? "\(request.scheme)://\(request.rawHost ?? "localhost")\(rd)" : rd
         var query: [(String, String)] = [("client_id", clientID), ("post_logout_redirect_uri", absolute)]
         if let idToken = record.idToken { query.insert(("id_token_hint", idToken), at: 0) }
         let separator = endSession.contains("?") ? "&" : "?"
@@ -459,5 +522,23 @@ final class BrowserLogin: Sendable {
         var ts = timespec()
         clock_gettime(CLOCK_REALTIME, &ts)
         return Int64(ts.tv_sec)
+    }
+}
+
+/// Sessions already opened on this event loop, keyed by the exact sealed cookie text: a repeated cookie costs
+/// a hash and a lookup instead of AES-GCM and JSON (about 25 us). Only text that opened (authenticated) is
+/// ever inserted, so the cache cannot be fed a forged session; time checks still run on every request.
+/// Confined to its loop (not Sendable); bounded.
+final class OpenedSessionCache {
+    let capacity: Int
+    private var entries: [String: SessionRecord] = [:]
+
+    init(capacity: Int = 10_000) { self.capacity = capacity }
+
+    func lookup(_ sealed: String) -> SessionRecord? { entries[sealed] }
+
+    func insert(_ sealed: String, _ record: SessionRecord) {
+        if entries.count >= capacity { entries.removeAll(keepingCapacity: true) }
+        entries[sealed] = record
     }
 }

@@ -119,7 +119,9 @@ final class OIDCClient: Sendable {
             throw Failure.transient("token endpoint unreachable: \(type(of: error))")
         }
         let doc = try? JSONValue.parse(body)
-        if status >= 400 && status < 500 {
+        // 400/401 with an OAuth error is the provider's answer (invalid_grant ends a session); 408, 429 and
+        // other statuses are trouble worth waiting out.
+        if status == 400 || status == 401 || status == 403 {
             throw Failure.refused(error: doc?["error"]?.stringValue.map(Self.sanitize) ?? "HTTP \(status)")
         }
         guard status == 200, let doc else { throw Failure.transient("token endpoint answered HTTP \(status)") }

@@ -296,8 +296,8 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
                 return
             }
             authenticateSession(
-                e, login: login, fields: fields, requestTarget: requestTarget, method: method, forwardAuth: forwardAuth,
-                context: context, done: done)
+                e, login: login, fields: fields, requestTarget: requestTarget, method: method, providers: providers,
+                forwardAuth: forwardAuth, context: context, done: done)
             return
         }
         guard let authenticator = runtime.authenticator, let cache = runtime.tokenCaches.value(for: context.eventLoop)
@@ -331,17 +331,26 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
 
     private func authenticateSession(
         _ e: Exchange, login: BrowserLogin, fields: HeaderFields, requestTarget: String, method: String,
-        forwardAuth: Bool, context: ChannelHandlerContext, done: @escaping (Result<AuthResult, AuthFailure>) -> Void
+        providers: [String]?, forwardAuth: Bool, context: ChannelHandlerContext,
+        done: @escaping (Result<AuthResult, AuthFailure>) -> Void
     ) {
         let cookies = Cookies.parse(fields)
         let now = login.now()
         func loginRequired() -> GatehouseError {
             if forwardAuth { return .noCredentials }
             return .loginRequired(
-                loginURL: login.loginURL(returnTo: requestTarget),
+                loginURL: login.loginURL(returnTo: requestTarget, providers: providers),
                 navigation: RequestKind.isNavigation(method: method, headers: fields))
         }
-        switch login.sessionState(cookies: cookies, now: now) {
+        var state = login.sessionState(cookies: cookies, now: now, cache: runtime.sessionCaches.value(for: context.eventLoop))
+        switch state {
+        case .valid(let record), .refreshDue(let record):
+            // A session from a provider this route does not accept is no session here (a login with the
+            // route's provider replaces it).
+            if let providers, !providers.contains(record.providerID) { state = .none(hadCookie: false) }
+        case .none: break
+        }
+        switch state {
         case .valid(let record):
             done(.success(AuthResult(identity: record.identity(mapping: login.mapping(for: record.providerID)), sessionAccessToken: record.accessToken)))
         case .none(let hadCookie):
@@ -420,17 +429,25 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
         e.routeID = "login." + endpoint.rawValue
         let method = head.method.rawValue
         let allowed = endpoint == .signOut ? ["GET", "HEAD", "POST"] : ["GET", "HEAD"]
-        guard allowed.contains(method) else {
+        // Forward-auth checks arrive with the original request's method (Envoy ext_authz passes it through).
+        guard endpoint == .auth || allowed.contains(method) else {
             respondLocally(.methodNotAllowed(allowed: allowed), exchange: e, context: context, forceClose: e.hasBody)
             return
         }
-        let request = BrowserLogin.Request(query: outcome.target.query, rawHost: outcome.rawHost, cookies: Cookies.parse(fields))
+        var request = BrowserLogin.Request(query: outcome.target.query, rawHost: outcome.rawHost, cookies: Cookies.parse(fields))
+        request.scheme = runtime.scheme
+        if peerTrusted, let proto = fields.first(where: { $0.name.lowercased() == "x-forwarded-proto" })?.value.lowercased(),
+            proto == "https" || proto == "http"
+        {
+            request.scheme = proto
+        }
         let now = login.now()
+        let endpointRequest = request
         switch endpoint {
         case .start:
-            deliver(e, context: context) { await login.start(request, now: now) }
+            deliver(e, context: context) { await login.start(endpointRequest, now: now) }
         case .callback:
-            deliver(e, context: context) { await login.callback(request, now: now) }
+            deliver(e, context: context) { await login.callback(endpointRequest, now: now) }
         case .signOut:
             var record: SessionRecord?
             switch login.sessionState(cookies: request.cookies, now: now) {
@@ -438,7 +455,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
             case .none: record = nil
             }
             e.user = record.flatMap { $0.identity(mapping: login.mapping(for: $0.providerID)).user }
-            deliver(e, context: context) { [record] in await login.signOut(request, record: record) }
+            deliver(e, context: context) { [record] in await login.signOut(endpointRequest, record: record) }
         case .userinfo:
             authenticate(
                 e, fields: fields, query: nil, requestTarget: head.uri, method: method, auth: .session, providers: nil,
@@ -449,7 +466,10 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
                 case .failure(let failure):
                     self.respondLocally(failure.error, exchange: e, context: context, forceClose: e.hasBody, cookies: failure.cookies)
                 case .success(let auth):
-                    guard let identity = auth.identity else { return }
+                    guard let identity = auth.identity else {
+                        self.respondLocally(.noCredentials, exchange: e, context: context, forceClose: e.hasBody)
+                        return
+                    }
                     e.user = identity.user
                     let body = JSONValue.object([
                         "provider": .string(identity.providerID), "user": identity.user.map(JSONValue.string) ?? .null,
@@ -506,9 +526,19 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
         var route = RouteConfig(
             id: "forward-auth", upstream: UpstreamTarget(scheme: .http, host: "127.0.0.1", port: 9), auth: .session)
         var target = head.uri
+        let forwardedHost = fields.first { $0.name.lowercased() == "x-forwarded-host" }?.value
+        let forwardedURI = fields.first { $0.name.lowercased() == "x-forwarded-uri" }?.value
+        if forwardedURI != nil && !peerTrusted {
+            // The check would silently fall back to "any signed-in user": refuse instead, so that a proxy
+            // missing from server.trusted_proxies is noticed at once.
+            runtime.logger.warning(
+                "forward-auth: X-Forwarded-Uri from a peer outside server.trusted_proxies", metadata: ["peer": "\(peerText)"])
+            respondLocally(
+                .forbidden(reason: "forwarded request from an untrusted peer", insufficientScope: false), exchange: e,
+                context: context, forceClose: false)
+            return
+        }
         if peerTrusted {
-            let forwardedHost = fields.first { $0.name.lowercased() == "x-forwarded-host" }?.value
-            let forwardedURI = fields.first { $0.name.lowercased() == "x-forwarded-uri" }?.value
             let forwardedMethod = fields.first { $0.name.lowercased() == "x-forwarded-method" }?.value ?? "GET"
             if let forwardedURI {
                 guard let canonical = try? CanonicalTarget.parse(forwardedURI) else {
@@ -516,7 +546,14 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
                     return
                 }
                 target = forwardedURI
-                let host = forwardedHost.flatMap(HostName.normalise) ?? outcome.host
+                var host = outcome.host
+                if let forwardedHost {
+                    guard let normal = HostName.normalise(forwardedHost) else {
+                        respondLocally(.badRequest("malformed X-Forwarded-Host"), exchange: e, context: context, forceClose: false)
+                        return
+                    }
+                    host = normal
+                }
                 switch runtime.routes.match(host: host, path: canonical.path, method: forwardedMethod.uppercased()) {
                 case .route(let index): route = runtime.routes.routes[index]
                 case .methodNotAllowed, .notFound:
@@ -813,7 +850,21 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
             var headers = HTTPHeaders(
                 HeaderRules.clientResponseHeaders(from: head.headers.map { (name: $0.name, value: $0.value) }))
             headers.replaceOrAdd(name: "X-Request-Id", value: e.requestID)
-            for cookie in e.responseCookies { headers.add(name: "Set-Cookie", value: cookie) }
+            if let login = runtime.browserLogin {
+                // An upstream may not set, overwrite or delete Gatehouse's cookies (that would be login CSRF
+                // for every route on the host).
+                let own = Cookies.ownSetCookies(headers["set-cookie"], isOwn: login.names.isOwn)
+                if !own.isEmpty {
+                    let kept = headers["set-cookie"].filter { !own.contains($0) }
+                    headers.remove(name: "set-cookie")
+                    for line in kept { headers.add(name: "Set-Cookie", value: line) }
+                    runtime.logger.warning("upstream tried to set a Gatehouse cookie; dropped", metadata: ["route": "\(e.routeID)"])
+                }
+            }
+            if !e.responseCookies.isEmpty {
+                for cookie in e.responseCookies { headers.add(name: "Set-Cookie", value: cookie) }
+                headers.replaceOrAdd(name: "Cache-Control", value: "no-store")  // a fresh session must not be cached
+            }
             if e.version.minor == 0 && !headers.contains(name: "content-length") {
                 // An HTTP/1.0 client can only find the end of a body of unknown length by the close.
                 e.closeAfterResponse = true

@@ -17,6 +17,7 @@ final class ProxyRuntime: Sendable {
     let tokenCaches: PerLoop<VerifiedTokenCache>
     /// The browser login and sessions; nil without a `session:` section.
     let browserLogin: BrowserLogin?
+    let sessionCaches: PerLoop<OpenedSessionCache>
     /// Per route id: the global identity headers merged with the route's own.
     private let identityHeadersByRoute: [String: [IdentityHeader]]
 
@@ -34,6 +35,7 @@ final class ProxyRuntime: Sendable {
         self.pools = PoolRegistry(
             group: group, maxIdlePerTarget: config.server.upstreamMaxIdlePerLoop, idleTimeout: .seconds(30))
         self.tokenCaches = PerLoop(group: group) { _ in VerifiedTokenCache() }
+        self.sessionCaches = PerLoop(group: group) { _ in OpenedSessionCache() }
         self.accessLog = accessLog
         self.logger = logger
         self.scheme = scheme

@@ -15,7 +15,7 @@ struct Gatehouse: AsyncParsableCommand {
         commandName: "gatehouse",
         abstract: "A reverse authentication proxy.",
         version: GatehouseVersion.string,
-        subcommands: [Serve.self, Check.self, Dev.self, Version.self]
+        subcommands: [Serve.self, Check.self, Dev.self, MintSession.self, Version.self]
     )
 }
 
@@ -26,6 +26,51 @@ enum GatehouseVersion {
 struct ConfigOption: ParsableArguments {
     @Option(name: [.short, .customLong("config")], help: "Path to the YAML config file.")
     var config: String = "Config/gatehouse.yaml"
+}
+
+/// Seals a session cookie with the config's first session secret: for load tests and debugging of session
+/// routes without a browser login. Anyone who can run it already holds the secret, so it grants nothing new.
+struct MintSession: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "mint-session",
+        abstract: "Print a Cookie header value holding a session sealed with the config's session secret.")
+    @OptionGroup var options: ConfigOption
+    @Option(help: "Provider id the session belongs to (default: the first provider with a client_id).")
+    var provider: String?
+    @Option(help: "The session's claims, a JSON object.")
+    var claims: String = #"{"sub":"load-test"}"#
+    @Option(help: "Lifetime in seconds (session and access token).")
+    var lifetime: Int64 = 3600
+
+    func run() throws {
+        let config = try loadConfig(options.config)
+        guard let session = config.session else {
+            FileHandle.standardError.write(Data("\(options.config): no session: section\n".utf8))
+            throw ExitCode(1)
+        }
+        guard let providerID = provider ?? config.providers.first(where: { $0.clientID != nil })?.id,
+            config.providers.contains(where: { $0.id == providerID })
+        else {
+            FileHandle.standardError.write(Data("\(options.config): no such provider\n".utf8))
+            throw ExitCode(1)
+        }
+        guard case .object(let claimObject)? = try? JSONValue.parse(Array(claims.utf8)), (1...(30 * 86_400)).contains(lifetime)
+        else {
+            FileHandle.standardError.write(Data("--claims must be a JSON object and --lifetime 1...2592000\n".utf8))
+            throw ExitCode(1)
+        }
+        let now = Int64(Date().timeIntervalSince1970)
+        let record = SessionRecord(
+            providerID: providerID, sessionID: LoginRandom.token(bytes: 12), claims: claimObject, createdAt: now,
+            expiresAt: now + lifetime, accessTokenExpiresAt: now + lifetime)
+        guard let sealed = CookieSealer(secrets: session.secrets).seal(record.encoded(), purpose: .session),
+            let parts = SessionCookieNames(base: session.cookieName).split(sealed)
+        else {
+            FileHandle.standardError.write(Data("the session is too large for cookies\n".utf8))
+            throw ExitCode(1)
+        }
+        print(parts.map { "\($0.name)=\($0.value)" }.joined(separator: "; "))
+    }
 }
 
 struct Version: ParsableCommand {

@@ -11,7 +11,10 @@ import Testing
         .appendingPathComponent("Config").resolvingSymlinksInPath()
 
     /// Variables the shipped files read (all have defaults; set here to prove they are used).
-    static let environment = ["ASSETS_UPSTREAM": "http://10.0.2.10:8081", "APP_UPSTREAM": "http://10.0.2.11:8000"]
+    static let environment = [
+        "ASSETS_UPSTREAM": "http://10.0.2.10:8081", "APP_UPSTREAM": "http://10.0.2.11:8000",
+        "GATEHOUSE_CLIENT_SECRET": "client-secret", "GATEHOUSE_COOKIE_SECRET": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+    ]
 
     static func yamlFiles() -> [String] {
         guard let walker = FileManager.default.enumerator(atPath: configDirectory.path) else { return [] }

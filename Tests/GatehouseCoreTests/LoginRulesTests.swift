@@ -58,6 +58,22 @@ import Testing
         #expect(out[0].value == "app=1; _gatehousex=keep")
     }
 
+    @Test func ownCookieNamesAreExact() {
+        let names = SessionCookieNames(base: "session")
+        for own in ["session", "session_1", "session_6", "session_fails", "session_tx_abc"] { #expect(names.isOwn(Substring(own)), "\(own)") }
+        for app in ["session_id", "session_7", "session_10", "sessionx", "session_tx_", "sess", "Session"] {
+            #expect(!names.isOwn(Substring(app)), "\(app)")
+        }
+    }
+
+    @Test func upstreamMayNotSetOurCookies() {
+        let names = SessionCookieNames(base: "_gatehouse")
+        let own = Cookies.ownSetCookies(
+            ["app=1; Path=/", "_gatehouse=forged; Path=/", " _gatehouse_1=x", "_gatehouse_fails=999999999999999999999", "_gatehousex=1"],
+            isOwn: names.isOwn)
+        #expect(own == ["_gatehouse=forged; Path=/", " _gatehouse_1=x", "_gatehouse_fails=999999999999999999999"])
+    }
+
     @Test func setCookieAttributes() {
         let c = Cookies.setCookie(name: "n", value: "v", maxAge: 60, secure: true, sameSite: .lax, domain: ".example.com")
         #expect(c == "n=v; Path=/; Domain=.example.com; Max-Age=60; Secure; HttpOnly; SameSite=Lax")
@@ -97,6 +113,13 @@ import Testing
     func hostileCountsAreIgnored(_ first: String) {
         let cookies = [("_gh", first)] + (1...9).map { ("_gh_\($0)", "x") }
         #expect(names.join(cookies.map { (name: $0.0, value: $0.1) }) == nil)
+    }
+
+    @Test func duplicateCookieNamesMeanNoSession() {
+        // A second cookie of the same name (planted with another Path or a parent Domain) is never trusted.
+        #expect(names.join([(name: "_gh", value: "a"), (name: "_gh", value: "b")]) == nil)
+        let parts = names.split(String(repeating: "x", count: 9000)) ?? []
+        #expect(names.join(parts + [(name: "_gh_1", value: "planted")]) == nil)
     }
 
     @Test func staleChunksAreListed() {

@@ -93,12 +93,15 @@ func queryItems(_ url: String) -> [String: String] {
         let provider = ProviderConfig(
             id: "canaille", issuer: issuer, clientID: clientID, clientSecret: clientSecret,
             scopes: ["openid", "email", "profile", "groups"])
+        let partners = ProviderConfig(
+            id: "partners", issuer: issuer, clientID: clientID, clientSecret: clientSecret, scopes: ["openid", "email"])
         let routes = extra(up.target) + [
+            RouteConfig(id: "partners", pathPrefix: "/partners", upstream: up.target, auth: .session, providers: ["partners"]),
             RouteConfig(id: "admin", pathPrefix: "/admin", upstream: up.target, auth: .session, allow: AllowRules(anyGroup: ["admins"])),
             RouteConfig(id: "app", pathPrefix: "/", upstream: up.target, auth: .session),
         ]
         let gh = try await Harness.start(
-            routes: routes, providers: [provider],
+            routes: routes, providers: [provider, partners],
             server: { $0.trustedProxies = [CIDR.parse("127.0.0.1/32")].compactMap { $0 } },
             session: SessionConfig(secrets: [secret], secure: false))
         let callback = "\(gh.base)/oauth2/callback"
@@ -184,6 +187,14 @@ func queryItems(_ url: String) -> [String: String] {
         #expect(forgedAnswer.status == 400)
         #expect(forgedAnswer.headers.first(name: "content-type") == "text/html; charset=utf-8")
         #expect(forgedAnswer.body.contains("Sign-in failed"))
+        // A response naming another issuer (RFC 9207 iss) is a mix-up attempt.
+        var mixed = try #require(URLComponents(string: callbackURL))
+        #expect(mixed.queryItems?.contains { $0.name == "iss" && $0.value == s.issuer } == true)
+        mixed.queryItems = (mixed.queryItems ?? []).map { $0.name == "iss" ? URLQueryItem(name: "iss", value: "https://evil.example") : $0 }
+        let mixUp = try await browser.get(try #require(mixed.url?.absoluteString), store: false)
+        #expect(mixUp.status == 400)
+        #expect(mixUp.body.contains("another identity provider"))
+        #expect(mixUp.headers.first(name: "referrer-policy") == "no-referrer")
         // Duplicate state parameters are refused.
         let duplicated = try await browser.get(callbackURL + "&state=again", store: false)
         #expect(duplicated.status == 400)
@@ -208,6 +219,11 @@ func queryItems(_ url: String) -> [String: String] {
         #expect(echo.values("x_forwarded_email").isEmpty)
         #expect(echo.values("cookie") == ["app_pref=dark"])
         #expect(try await browser.get("\(base)/admin/x").status == 200)
+
+        // A session from another provider than a route accepts is no session there: its login names the route's.
+        let other = try await browser.get("\(base)/partners/x", headers: [("Accept", "application/json")])
+        #expect(other.status == 401)
+        #expect(other.body.contains("provider=partners"))
 
         // 5. A replayed callback (with the transaction cookie put back) fails: consumed once.
         let replay = try await browser.get(callbackURL, cookie: txJar.map { "\($0.key)=\($0.value)" }.joined(separator: "; "), store: false)
@@ -278,7 +294,10 @@ func queryItems(_ url: String) -> [String: String] {
 
     func openRedirectsAndEndedSessions(_ s: Setup, _ browser: CookieBrowser) async throws {
         // Each hostile return URL ends up at "/" after a real login.
-        for rd in ["//evil.example/x", "https://evil.example/", "/\\evil.example", "javascript:alert(1)", "https://alice@127.0.0.1.evil.example/"] {
+        for rd in [
+            "//evil.example/x", "https://evil.example/", "/\\evil.example", "javascript:alert(1)", "https://alice@127.0.0.1.evil.example/",
+            "/./oauth2/sign_out", "/%6Fauth2/start", "/x/../oauth2/callback",
+        ] {
             browser.jar = [:]
             let callback = try await Self.logIn(browser, s, rd: rd)
             #expect(callback.status == 302)
@@ -334,6 +353,10 @@ func queryItems(_ url: String) -> [String: String] {
             #expect(r.status == 400)
             #expect(r.body.contains("did not send back the cookie"))
         }
+        // A hostile failure counter does not crash anything (it is clamped).
+        let huge = try await browser.get("\(s.gh.base)/oauth2/callback?code=x&state=y", cookie: "_gatehouse_fails=9223372036854775807", store: false)
+        #expect(huge.status == 400)
+        #expect(try await browser.get("\(s.gh.base)/oauth2/start", cookie: "_gatehouse_fails=-9223372036854775808", store: false).status == 302)
         let loop = try await browser.get("\(s.gh.base)/oauth2/start?rd=%2F")
         #expect(loop.status == 409)
         #expect(loop.body.contains("login loop"))

@@ -410,7 +410,10 @@ import Testing
     @Test func everyConfigFileIsServable() throws {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent()
-        let env = ["GATEHOUSE_CLIENT_SECRET": "x", "GATEHOUSE_COOKIE_SECRET": "x", "GATEHOUSE_DATABASE_URL": "x"]
+        let env = [
+            "GATEHOUSE_CLIENT_SECRET": "x", "GATEHOUSE_COOKIE_SECRET": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+            "GATEHOUSE_DATABASE_URL": "x",
+        ]
         var files: [String] = []
         for dir in ["Config", "Config/examples", "Docker"] {
             let url = root.appendingPathComponent(dir)
