@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every Gatehouse test. Installs what the tests need first, so it works on a fresh Debian/Ubuntu machine
-# with Swift 6 installed: Debian packages (curl, python3-venv, chromium, chromium-driver) and a Python virtual
+# with Swift 6 installed: Debian packages (curl, python3-venv, chromium, chromium-driver, nginx) and a Python virtual
 # environment .venv-test with scripts/requirements-test.txt (joserfc for independent tokens, Canaille as a real
 # OpenID provider, Selenium for browser logins).
 # Idempotent: a second run reuses what is there.
@@ -14,6 +14,8 @@ python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)
 # Headless browser logins (scripts/browser/login.py, Selenium); about 160 MB to download, ~40 s.
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium-driver)
+# nginx in front of Gatehouse for the forward-auth (auth_request) example.
+[ -x /usr/sbin/nginx ] || command -v nginx >/dev/null 2>&1 || need_apt+=(nginx)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
   $SUDO apt-get update -qq

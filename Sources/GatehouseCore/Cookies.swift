@@ -5,21 +5,37 @@ public enum Cookies {
     public static let maxPairs = 200
 
     /// Every `name=value` pair of every `Cookie` header, in order. Quoted values lose their quotes; pairs
-    /// without `=` are skipped.
+    /// without `=` are skipped. Works on UTF-8 bytes (a Cookie header is ASCII; Character-level string
+    /// operations showed up in profiles of session routes).
     public static func parse(_ headers: HeaderFields) -> [(name: String, value: String)] {
         var pairs: [(name: String, value: String)] = []
-        for (name, value) in headers where name.utf8.count == 6 && name.lowercased() == "cookie" {
-            for part in value.split(separator: ";") {
+        for (name, value) in headers where isCookieHeader(name) {
+            for part in value.utf8.split(separator: UInt8(ascii: ";")) {
                 if pairs.count >= maxPairs { return pairs }
-                guard let eq = part.firstIndex(of: "=") else { continue }
-                let n = part[..<eq].trimmingSpaces()
-                var v = part[part.index(after: eq)...].trimmingSpaces()
-                if v.count >= 2, v.hasPrefix("\""), v.hasSuffix("\"") { v = v.dropFirst().dropLast() }
+                guard let eq = part.firstIndex(of: UInt8(ascii: "=")) else { continue }
+                let n = trim(part[part.startIndex..<eq])
+                var v = trim(part[part.index(after: eq)...])
+                if v.count >= 2, v.first == UInt8(ascii: "\""), v.last == UInt8(ascii: "\"") {
+                    v = v.dropFirst().dropLast()
+                }
                 guard !n.isEmpty else { continue }
-                pairs.append((String(n), String(v)))
+                pairs.append((String(Substring(n)), String(Substring(v))))
             }
         }
         return pairs
+    }
+
+    @inline(__always)
+    static func isCookieHeader(_ name: String) -> Bool {
+        name.utf8.count == 6 && name.utf8.elementsEqual("cookie".utf8) { a, b in a | 0x20 == b }
+    }
+
+    static func trim(_ s: Substring.UTF8View.SubSequence) -> Substring.UTF8View.SubSequence {
+        var lo = s.startIndex
+        var hi = s.endIndex
+        while lo < hi, s[lo] == 0x20 || s[lo] == 0x09 { lo = s.index(after: lo) }
+        while hi > lo, s[s.index(before: hi)] == 0x20 || s[s.index(before: hi)] == 0x09 { hi = s.index(before: hi) }
+        return s[lo..<hi]
     }
 
     /// The request's header fields with every cookie for which `isOwn` holds removed from `Cookie` headers
@@ -28,18 +44,19 @@ public enum Cookies {
         var out: HeaderFields = []
         out.reserveCapacity(headers.count)
         for field in headers {
-            guard field.name.utf8.count == 6, field.name.lowercased() == "cookie" else {
+            guard isCookieHeader(field.name) else {
                 out.append(field)
                 continue
             }
             var kept: [Substring] = []
             var changed = false
-            for part in field.value.split(separator: ";") {
-                let name = (part.firstIndex(of: "=").map { part[..<$0] } ?? part).trimmingSpaces()
-                if isOwn(name) {
+            for part in field.value.utf8.split(separator: UInt8(ascii: ";")) {
+                let trimmed = trim(part)
+                let nameEnd = trimmed.firstIndex(of: UInt8(ascii: "=")) ?? trimmed.endIndex
+                if isOwn(Substring(trim(trimmed[trimmed.startIndex..<nameEnd]))) {
                     changed = true
                 } else {
-                    kept.append(part.trimmingSpaces())
+                    kept.append(Substring(trimmed))
                 }
             }
             if !changed {

@@ -19,12 +19,14 @@ public struct SessionCookieNames: Sendable, Equatable {
     /// Whether a cookie name is one of Gatehouse's (removed before forwarding upstream): exactly the base,
     /// `<base>_1` … `<base>_<maxChunks>`, `<base>_fails` or `<base>_tx_<id>`; an app's `<base>_id` stays the app's.
     public func isOwn(_ name: Substring) -> Bool {
-        guard name.hasPrefix(base) else { return false }
-        let rest = name.dropFirst(base.count)
-        if rest.isEmpty || rest == "_fails" { return true }
-        if rest.hasPrefix("_tx_") { return rest.count > 4 }
-        guard rest.count == 2, rest.hasPrefix("_"), let digit = rest.last?.wholeNumberValue else { return false }
-        return digit >= 1 && digit <= Self.maxChunks
+        let n = name.utf8
+        let b = base.utf8
+        guard n.count >= b.count, n.prefix(b.count).elementsEqual(b) else { return false }
+        let rest = n.dropFirst(b.count)
+        if rest.isEmpty || rest.elementsEqual("_fails".utf8) { return true }
+        if rest.starts(with: "_tx_".utf8) { return rest.count > 4 }
+        guard rest.count == 2, rest.first == UInt8(ascii: "_"), let digit = rest.last else { return false }
+        return digit >= UInt8(ascii: "1") && digit <= UInt8(ascii: "0") + UInt8(Self.maxChunks)
     }
 
     /// Splits a sealed value into cookie (name, value) pairs; nil when it would need more than `maxChunks`.

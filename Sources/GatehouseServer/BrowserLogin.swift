@@ -179,7 +179,15 @@ final class BrowserLogin: Sendable {
                 claims = merged
             }
             if let claims { updated.claims = SessionRecord.reduce(claims, keeping: neededClaims) }
-            guard let sealed = sealer.seal(updated.encoded(), purpose: .session) else { return .transient }
+            var sealed = sealer.seal(updated.encoded(), purpose: .session)
+            if let s = sealed, names.split(s) == nil, updated.idToken != nil {
+                updated.idToken = nil  // too large for the cookies: sign-out goes without id_token_hint
+                sealed = sealer.seal(updated.encoded(), purpose: .session)
+            }
+            guard let sealed, names.split(sealed) != nil else {
+                logger.warning("session refresh: the session no longer fits in cookies; session ended", metadata: ["provider": "\(provider.id)"])
+                return .ended
+            }
             logger.info("session refreshed", metadata: ["provider": "\(provider.id)", "session": "\(record.sessionID.prefix(8))"])
             return .refreshed(updated, sealed: sealed)
         } catch OIDCClient.Failure.refused(let error) {
@@ -258,7 +266,9 @@ final class BrowserLogin: Sendable {
     func redirect(_ location: String, cookies: [String]) -> Answer {
         Answer(
             result: .success(
-                HTTPErrorResponse(status: 302, headers: [("Location", location), ("Cache-Control", "no-store")], body: "", closeConnection: false)),
+                HTTPErrorResponse(
+                    status: 302, headers: [("Location", location), ("Cache-Control", "no-store"), ("Referrer-Policy", "no-referrer")],
+                    body: "", closeConnection: false)),
             cookies: cookies)
     }
 
@@ -484,6 +494,23 @@ final class BrowserLogin: Sendable {
         }
         cookies[0] = deleteCookie(names.failureCounter)
         logger.info("login succeeded", metadata: ["provider": "\(provider.id)", "user": "\(record.identity(mapping: provider.claims).user ?? "-")", "session": "\(record.sessionID.prefix(8))"])
+        if session.sameSite == .strict {
+            // This response ends a navigation that started on the provider's site, so a 302 onwards would still
+            // be cross-site and the browser would leave the new Strict cookie off it (a login loop). A page of our
+            // own that moves on starts a same-site navigation, which carries it.
+            let escaped = LoginPage.escape(returnTo)
+            let page = """
+                <!doctype html><html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="0;url=\(escaped)">
+                <title>Signed in</title></head><body><p>Signed in. <a href="\(escaped)">Continue</a></p></body></html>
+
+                """
+            return Answer(
+                result: .success(
+                    HTTPErrorResponse(
+                        status: 200, headers: [("Cache-Control", "no-store"), ("Referrer-Policy", "no-referrer")], body: page,
+                        closeConnection: false, contentType: "text/html; charset=utf-8")),
+                cookies: cookies + sessionCookies)
+        }
         return redirect(returnTo, cookies: cookies + sessionCookies)
     }
 

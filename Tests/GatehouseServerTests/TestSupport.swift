@@ -42,13 +42,19 @@ struct Harness {
         prefetchKeys: Bool = true, server configure: (inout ServerConfig) -> Void = { _ in }, workers: Int = 2,
         session: SessionConfig? = nil, login: LoginConfig = LoginConfig()
     ) async throws -> Harness {
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: workers)
         var serverConfig = ServerConfig(
             listen: [ListenAddress(host: "127.0.0.1", port: 0)], adminListen: ListenAddress(host: "127.0.0.1", port: 0))
         configure(&serverConfig)
         let config = GatewayConfig(
             server: serverConfig, providers: providers, identityHeaders: identityHeaders, routes: routes, session: session,
             login: login)
+        return try await start(config: config, prefetchKeys: prefetchKeys, workers: workers)
+    }
+
+    /// Starts Gatehouse on a complete config (e.g. a shipped file loaded with test ports).
+    static func start(config: GatewayConfig, prefetchKeys: Bool = true, workers: Int = 2) async throws -> Harness {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: workers)
+        let providers = config.providers
         let log = LogCapture()
         let sink = log.sink
         let factory: @Sendable (String) -> LogHandler = { label in
