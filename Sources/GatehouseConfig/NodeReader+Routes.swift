@@ -6,7 +6,7 @@ import Yams
 extension NodeReader {
     static let routeKeys: Set<String> = [
         "id", "match", "upstream", "auth", "preserve_host", "max_body_bytes", "allow_encoded_slashes", "providers",
-        "allow", "identity_headers", "pass_access_token",
+        "allow", "identity_headers", "pass_access_token", "upstream_tls",
     ]
     static let matchKeys: Set<String> = ["host", "path", "methods"]
 
@@ -108,6 +108,13 @@ extension NodeReader {
             route.allowEncodedSlashes = bool(node, path: fields.path("allow_encoded_slashes")) ?? false
         }
         readRouteAuthorization(fields, auth: auth, providers: providers, into: &route)
+        if let node = fields.value("upstream_tls") {
+            if route.upstream.scheme != .https {
+                report("only meaningful with an https:// upstream", at: fields.path("upstream_tls"), node: node)
+            } else if let tls = readUpstreamTLS(node, path: fields.path("upstream_tls")) {
+                route.upstream.tls = tls
+            }
+        }
 
         guard valid else { return nil }
         let matchKey = [

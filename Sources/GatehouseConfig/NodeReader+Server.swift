@@ -4,7 +4,8 @@ import Yams
 /// `server:` and its sub-sections. Absent or null keys keep the defaults of `ServerConfig.init`.
 extension NodeReader {
     static let serverKeys: Set<String> = [
-        "listen", "admin_listen", "workers", "trusted_proxies", "limits", "timeouts", "access_log", "upstream",
+        "listen", "admin_listen", "workers", "trusted_proxies", "limits", "timeouts", "access_log", "upstream", "tls",
+        "http2",
     ]
     static let limitsKeys: Set<String> = ["max_header_bytes", "max_body_bytes"]
     static let timeoutsKeys: Set<String> = [
@@ -56,6 +57,12 @@ extension NodeReader {
             let value = integer(idle, path: upstream.path("max_idle_per_loop"), range: 0...10_000)
         {
             config.upstreamMaxIdlePerLoop = value
+        }
+        if let node = fields.value("tls") {
+            config.tls = readTLS(node, path: fields.path("tls"))
+        }
+        if let node = fields.value("http2") {
+            config.http2 = readHTTP2(node, path: fields.path("http2"))
         }
         return config
     }

@@ -9,15 +9,11 @@ enum UnsupportedKeys {
         case document, server, route
     }
 
-    private static let tlsAndHTTP2 = "not supported yet (TLS/HTTP/2 are tracked in issue 5)"
     private static let websocket = "not supported yet (tracked in issue 5)"
 
     static let all: [Section: [String: String]] = [
         .document: [:],
-        .server: [
-            "tls": tlsAndHTTP2,
-            "http2": tlsAndHTTP2,
-        ],
+        .server: [:],
         .route: [
             "websocket": websocket
         ],

@@ -74,6 +74,8 @@ public struct ServerConfig: Sendable, Equatable {
     public var accessLog: AccessLogFormat
     /// Idle keep-alive connections kept per upstream per event loop.
     public var upstreamMaxIdlePerLoop: Int
+    public var tls: TLSListenerConfig?
+    public var http2: HTTP2Config
 
     public init(
         listen: [ListenAddress] = [ListenAddress(host: "0.0.0.0", port: 8080)],
@@ -88,8 +90,10 @@ public struct ServerConfig: Sendable, Equatable {
         upstreamResponseTimeout: Duration = .seconds(60),
         shutdownGrace: Duration = .seconds(20),
         accessLog: AccessLogFormat = .json,
-        upstreamMaxIdlePerLoop: Int = 64
+        upstreamMaxIdlePerLoop: Int = 64, tls: TLSListenerConfig? = nil, http2: HTTP2Config = HTTP2Config()
     ) {
+        self.tls = tls
+        self.http2 = http2
         self.listen = listen
         self.adminListen = adminListen
         self.workers = workers
@@ -128,8 +132,11 @@ public struct UpstreamTarget: Sendable, Hashable, CustomStringConvertible {
     public var port: Int
     /// Path prefix prepended to the forwarded path ("" when the URL has no path or only "/").
     public var basePath: String
+    /// TLS settings of an https upstream (nil for http).
+    public var tls: UpstreamTLS?
 
-    public init(scheme: Scheme, host: String, port: Int, basePath: String = "") {
+    public init(scheme: Scheme, host: String, port: Int, basePath: String = "", tls: UpstreamTLS? = nil) {
+        self.tls = tls ?? (scheme == .https ? UpstreamTLS() : nil)
         self.scheme = scheme
         self.host = host
         self.port = port
@@ -239,13 +246,16 @@ public struct RouteConfig: Sendable, Equatable {
     public var identityHeaders: [IdentityHeader]
     /// Forward the bearer token upstream in `Authorization`; otherwise Gatehouse removes it on jwt routes.
     public var passAccessToken: Bool
+    /// Accept WebSocket upgrades on this route.
+    public var websocket: Bool
 
     public init(
         id: String, host: HostPattern? = nil, pathPrefix: String = "/", methods: Set<String>? = nil,
         upstream: UpstreamTarget, auth: AuthMode, preserveHost: Bool = false, maxBodyBytes: Int64? = nil,
         allowEncodedSlashes: Bool = false, providers: [String]? = nil, allow: AllowRules = AllowRules(),
-        identityHeaders: [IdentityHeader] = [], passAccessToken: Bool = false
+        identityHeaders: [IdentityHeader] = [], passAccessToken: Bool = false, websocket: Bool = false
     ) {
+        self.websocket = websocket
         self.providers = providers
         self.allow = allow
         self.identityHeaders = identityHeaders

@@ -75,7 +75,12 @@ public enum RequestValidation {
     public static func validate(
         head: Head, headers: HeaderFields, maxHeaderBytes: Int
     ) throws(GatehouseError) -> Outcome {
-        guard head.versionMajor == 1, head.versionMinor <= 1 else { throw .badRequest("unsupported HTTP version") }
+        // HTTP/1.0, HTTP/1.1, and HTTP/2 streams (converted to the same request parts by the HTTP/2 codec).
+        let http2 = head.versionMajor == 2 && head.versionMinor == 0
+        guard (head.versionMajor == 1 && head.versionMinor <= 1) || http2 else {
+            throw .badRequest("unsupported HTTP version")
+        }
+        let modern = http2 || head.versionMinor == 1
         guard isToken(head.method) else { throw .badRequest("invalid method") }
         if head.method == "CONNECT" { throw .methodNotAllowed(allowed: []) }
         var size = head.method.utf8.count + head.target.utf8.count + 12
@@ -105,7 +110,7 @@ public enum RequestValidation {
                 transferEncoding = value
             case 6 where equalsLowercase(name, "expect"):
                 // RFC 9110 §10.1.1: ignored in HTTP/1.0; anything but 100-continue is 417.
-                guard head.versionMinor == 1 else { break }
+                guard modern else { break }
                 guard value.lowercased() == "100-continue" else { throw .expectationFailed }
                 expectContinue = true
             case 10 where equalsLowercase(name, "connection"):
@@ -121,7 +126,9 @@ public enum RequestValidation {
         if size > maxHeaderBytes { throw .headerTooLarge }
         var chunked = false
         if let te = transferEncoding {
-            guard head.versionMinor == 1 else { throw .badRequest("Transfer-Encoding in HTTP/1.0") }
+            // HTTP/2 forbids the field on the wire (NIOHTTP2 refuses it); on an HTTP/2 stream it is the codec's
+            // own marker of a body without Content-Length.
+            guard modern else { throw .badRequest("Transfer-Encoding in HTTP/1.0") }
             guard contentLength == nil else { throw .badRequest("both Content-Length and Transfer-Encoding") }
             guard te.trimmingSpaces().lowercased() == "chunked" else {
                 throw .badRequest("Transfer-Encoding other than chunked")
@@ -129,7 +136,13 @@ public enum RequestValidation {
             chunked = true
         }
         guard hostCount <= 1 else { throw .badRequest("more than one Host header") }
-        if head.versionMinor == 1, hostCount == 0 { throw .badRequest("missing Host header") }
+        if modern, hostCount == 0 { throw .badRequest("missing Host header") }
+        // An HTTP/2 request body has no length unless Content-Length says so (DATA frames end with the stream):
+        // toward the HTTP/1.1 upstream it goes chunked. Methods that do not carry bodies are sent without one, and
+        // a body on them is refused by the proxy.
+        if http2, contentLength == nil, !["GET", "HEAD", "DELETE", "OPTIONS", "TRACE"].contains(head.method) {
+            chunked = true
+        }
         var host: String?
         if let hostValue {
             guard let h = HostName.normalise(hostValue) else { throw .badRequest("invalid Host header") }
@@ -155,7 +168,7 @@ public enum RequestValidation {
         } catch {
             throw .badRequest(error.rawValue)
         }
-        let wantsClose = connectionClose || (head.versionMinor == 0 && !connectionKeepAlive)
+        let wantsClose = !http2 && (connectionClose || (head.versionMinor == 0 && !connectionKeepAlive))
         return Outcome(
             host: host, rawHost: hostValue, contentLength: contentLength, chunked: chunked, target: canonical,
             expectContinue: expectContinue, wantsClose: wantsClose)

@@ -1,13 +1,14 @@
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 
 /// A small upstream for `gatehouse dev` and the tests. `GET`/`HEAD` without a body answer a JSON document of
 /// what was received (method, target, headers in order). A request with a body gets it streamed back verbatim
 /// (with backpressure). `GET /bytes/N` streams N bytes of `x`.
 public enum EchoUpstream {
     public static func start(
-        group: EventLoopGroup, host: String = "127.0.0.1", port: Int = 0,
+        group: EventLoopGroup, host: String = "127.0.0.1", port: Int = 0, tls: NIOSSLContext? = nil,
         onConnection: (@Sendable () -> Void)? = nil
     ) async throws -> Channel {
         try await ServerBootstrap(group: group)
@@ -16,6 +17,7 @@ public enum EchoUpstream {
             .childChannelInitializer { channel in
                 onConnection?()
                 return channel.eventLoop.makeCompletedFuture {
+                    if let tls { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls)) }
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline()
                     try channel.pipeline.syncOperations.addHandler(EchoHandler())
                 }

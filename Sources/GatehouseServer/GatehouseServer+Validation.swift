@@ -6,11 +6,6 @@ extension GatehouseServer {
     public static func unsupported(in config: GatewayConfig) -> [String] {
         var problems: [String] = []
         for (index, route) in config.routes.enumerated() {
-            if route.upstream.scheme == .https {
-                problems.append(
-                    "routes[\(index)].upstream: https:// upstreams are not available in this build yet (TLS to upstreams is issue 5); refusing to send their traffic in plain text"
-                )
-            }
             if route.auth == .session {
                 if config.session == nil {
                     problems.append("routes[\(index)].auth: session needs a session: section (with secrets)")

@@ -5,6 +5,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 
 /// Binds the proxy listeners and the admin listener for one config snapshot, and shuts them down gracefully:
 /// stop accepting, let in-flight requests finish up to the grace period, then close what is left.
@@ -18,6 +19,7 @@ public final class GatehouseServer: Sendable {
 
     struct State {
         var listeners: [Channel] = []
+        var tlsListeners: [Channel] = []
         var admin: Channel?
         /// Open client connections: told to quiesce on shutdown, closed when they outlive the grace period.
         var clients: [ObjectIdentifier: Channel] = [:]
@@ -38,6 +40,7 @@ public final class GatehouseServer: Sendable {
     /// The providers' keys (nil without providers).
     public let keyStore: KeyStore?
     let keySource: HTTPKeySource?
+    let serverTLS: ServerTLS?
     /// The login's HTTP clients when key fetching uses another source (tests inject one).
     let oidcHTTP: HTTPKeySource?
 
@@ -87,22 +90,57 @@ public final class GatehouseServer: Sendable {
         } else {
             self.oidcHTTP = nil
         }
+        if let tls = config.server.tls {
+            serverTLS = try ServerTLS(config: tls, logger: logger)
+        } else {
+            serverTLS = nil
+        }
+        let upstreamTLS: [UpstreamTLS: NIOSSLContext]
+        do {
+            upstreamTLS = try ProxyRuntime.makeUpstreamTLSContexts(config, logger: logger)
+        } catch {
+            throw GatehouseStartupError(message: "upstream_tls: \(error)")
+        }
         self.runtime = ProxyRuntime(
             config: config, group: group,
             accessLog: AccessLog(format: config.server.accessLog, makeHandler: logHandlerFactory), logger: logger,
-            authenticator: authenticator, browserLogin: browserLogin)
+            authenticator: authenticator, browserLogin: browserLogin, upstreamTLS: upstreamTLS)
         self.readiness = Readiness(keyStore: keyStore)
     }
 
     /// Background work that runs while the server serves: fetching and refreshing providers' keys. Returns when
     /// cancelled.
     public func runBackground() async {
-        await keyStore?.run()
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.keyStore?.run() }
+            if let tls = self.serverTLS {
+                // Certificate files replaced on disk (cert-manager, certbot) are picked up within 5 s.
+                group.addTask {
+                    while !Task.isCancelled {
+                        try? await Task.sleep(for: .seconds(5))
+                        if Task.isCancelled { break }
+                        tls.reloadIfChanged()
+                    }
+                }
+            }
+        }
     }
 
     /// The addresses actually bound (useful with port 0).
     public var listeningAddresses: [SocketAddress] {
         state.withLockedValue { $0.listeners.compactMap { $0.localAddress } }
+    }
+
+    /// The HTTPS listeners' addresses.
+    public var tlsAddresses: [SocketAddress] {
+        state.withLockedValue { $0.tlsListeners.compactMap { $0.localAddress } }
+    }
+
+    /// Re-reads the TLS certificate and key (SIGHUP). Returns false when there is no TLS listener or the new
+    /// files are bad (the old certificate stays in use).
+    @discardableResult
+    public func reloadTLS(reason: String = "SIGHUP") -> Bool {
+        serverTLS?.reload(reason: reason) ?? false
     }
 
     public var adminAddress: SocketAddress? {
@@ -115,35 +153,25 @@ public final class GatehouseServer: Sendable {
     public func start() async throws {
         let runtime = self.runtime
         let server = config.server
+        let cleartextH2 = server.http2.cleartext
         for address in server.listen {
-            let channel = try await ServerBootstrap(group: group)
-                .serverChannelOption(.backlog, value: 1024)
-                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-                .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-                .childChannelOption(.maxMessagesPerRead, value: 4)
-                .childChannelInitializer { [state] channel in
-                    let id = ObjectIdentifier(channel)
-                    let draining = state.withLockedValue { s in
-                        if !s.draining { s.clients[id] = channel }
-                        return s.draining
-                    }
-                    if draining { return channel.close() }
-                    channel.closeFuture.whenComplete { _ in
-                        let done = state.withLockedValue { s -> EventLoopPromise<Void>? in
-                            s.clients.removeValue(forKey: id)
-                            guard s.draining, s.clients.isEmpty else { return nil }
-                            defer { s.drained = nil }
-                            return s.drained
-                        }
-                        done?.succeed()
-                    }
+            try await bind(address, tls: false) { channel in
+                if cleartextH2 {
                     return channel.eventLoop.makeCompletedFuture {
-                        try GatehouseServer.configureClientPipeline(channel, runtime: runtime)
+                        try channel.pipeline.syncOperations.addHandler(CleartextProtocolDetector(runtime: runtime))
                     }
                 }
-                .bind(host: address.host, port: address.port).get()
-            state.withLockedValue { $0.listeners.append(channel) }
-            logger.info("listening", metadata: ["address": "\(address.host):\(channel.localAddress?.port ?? 0)"])
+                return channel.eventLoop.makeCompletedFuture {
+                    try GatehouseServer.configureClientPipeline(channel, runtime: runtime)
+                }
+            }
+        }
+        if let tls = serverTLS {
+            for address in tls.config.listen {
+                try await bind(address, tls: true) { channel in
+                    GatehouseServer.configureTLSPipeline(channel, runtime: runtime, tls: tls)
+                }
+            }
         }
         if let adminAddress = server.adminListen {
             let readiness = self.readiness
@@ -162,7 +190,42 @@ public final class GatehouseServer: Sendable {
         readiness.set(true)
     }
 
-    static func configureClientPipeline(_ channel: Channel, runtime: ProxyRuntime) throws {
+    /// Binds one listener; every accepted connection is tracked for the graceful drain, then `configure`d.
+    private func bind(
+        _ address: ListenAddress, tls: Bool, configure: @escaping @Sendable (Channel) -> EventLoopFuture<Void>
+    ) async throws {
+        let channel = try await ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 1024)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.maxMessagesPerRead, value: 4)
+            .childChannelInitializer { [state] channel in
+                let id = ObjectIdentifier(channel)
+                let draining = state.withLockedValue { s in
+                    if !s.draining { s.clients[id] = channel }
+                    return s.draining
+                }
+                if draining { return channel.close() }
+                channel.closeFuture.whenComplete { _ in
+                    let done = state.withLockedValue { s -> EventLoopPromise<Void>? in
+                        s.clients.removeValue(forKey: id)
+                        guard s.draining, s.clients.isEmpty else { return nil }
+                        defer { s.drained = nil }
+                        return s.drained
+                    }
+                    done?.succeed()
+                }
+                return configure(channel)
+            }
+            .bind(host: address.host, port: address.port).get()
+        state.withLockedValue { s in
+            if tls { s.tlsListeners.append(channel) } else { s.listeners.append(channel) }
+        }
+        logger.info(
+            tls ? "listening (TLS)" : "listening", metadata: ["address": "\(address.host):\(channel.localAddress?.port ?? 0)"])
+    }
+
+    static func configureClientPipeline(_ channel: Channel, runtime: ProxyRuntime, scheme: String? = nil) throws {
         let server = runtime.config.server
         let timeouts = ConnectionTimeoutHandler(
             requestHeader: TimeAmount(server.requestHeaderTimeout), idle: TimeAmount(server.idleTimeout))
@@ -176,7 +239,8 @@ public final class GatehouseServer: Sendable {
             withPipeliningAssistance: true, withServerUpgrade: nil, withErrorHandling: false,
             withOutboundHeaderValidation: true, withEncoderConfiguration: .init(),
             withDecoderLimitConfiguration: limits)
-        try sync.addHandler(ProxyHandler(runtime: runtime, timeouts: timeouts))
+        let isTLS = (try? channel.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self)) != nil
+        try sync.addHandler(ProxyHandler(runtime: runtime, timeouts: timeouts, scheme: scheme ?? (isTLS ? "https" : "http")))
     }
 
     /// Graceful shutdown: not ready, stop accepting, finish in-flight exchanges, close idle keep-alive
@@ -186,8 +250,11 @@ public final class GatehouseServer: Sendable {
         let grace = grace ?? TimeAmount(config.server.shutdownGrace)
         // 1. stop accepting
         let listeners = state.withLockedValue { s in
-            defer { s.listeners = [] }
-            return s.listeners
+            defer {
+                s.listeners = []
+                s.tlsListeners = []
+            }
+            return s.listeners + s.tlsListeners
         }
         for listener in listeners { try? await listener.close() }
         // 2. ask every open connection to finish its exchange and close (HTTPServerPipelineHandler does this on

@@ -4,6 +4,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 
 #if canImport(Glibc)
 import Glibc
@@ -85,9 +86,13 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
     /// Set once the connection must not carry further requests.
     private var closing = false
 
-    init(runtime: ProxyRuntime, timeouts: ConnectionTimeoutHandler) {
+    /// `http` or `https`: how the client reached this listener (X-Forwarded-Proto, the login's redirect URI).
+    let scheme: String
+
+    init(runtime: ProxyRuntime, timeouts: ConnectionTimeoutHandler, scheme: String = "http") {
         self.runtime = runtime
         self.timeouts = timeouts
+        self.scheme = scheme
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -435,7 +440,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
             return
         }
         var request = BrowserLogin.Request(query: outcome.target.query, rawHost: outcome.rawHost, cookies: Cookies.parse(fields))
-        request.scheme = runtime.scheme
+        request.scheme = scheme
         if peerTrusted, let proto = fields.first(where: { $0.name.lowercased() == "x-forwarded-proto" })?.value.lowercased(),
             proto == "https" || proto == "http"
         {
@@ -621,7 +626,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
         let fields = runtime.headerRules.upstreamRequestHeaders(
             from: clientFields,
             context: .init(
-                peer: peer, peerTrusted: peerTrusted, scheme: runtime.scheme, rawHost: outcome.rawHost,
+                peer: peer, peerTrusted: peerTrusted, scheme: scheme, rawHost: outcome.rawHost,
                 upstreamHost: route.upstream.hostHeader, preserveHost: route.preserveHost, requestID: requestID,
                 peerText: peer == nil ? nil : peerText))
         var headers = HTTPHeaders(fields)
@@ -647,6 +652,17 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
     private func receivedBody(_ buffer: ByteBuffer, context: ChannelHandlerContext) {
         guard let e = exchange else { return }
         if e.answeredLocally { return }  // the rest of the body is discarded
+        if !e.hasBody, buffer.readableBytes > 0 {
+            // Only HTTP/2 can deliver this (DATA on a GET without Content-Length): it cannot be framed toward the
+            // upstream, so the exchange is refused rather than desynchronising the upstream connection.
+            abortUpstream(e)
+            if e.responseStarted {
+                context.close(promise: nil)
+            } else {
+                respondLocally(.badRequest("request body on a method sent without one"), exchange: e, context: context, forceClose: true)
+            }
+            return
+        }
         e.lastClientActivity = .now()
         e.bodyBytes += Int64(buffer.readableBytes)
         if e.bodyBytes > e.bodyLimit {
@@ -695,12 +711,28 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
             return
         }
         e.reusedConnection = false
+        // TLS toward an https upstream: SNI and certificate check against `server_name`, else the URL's host
+        // (an IP literal is checked against the certificate's IP addresses and sent without SNI).
+        var tlsContext: NIOSSLContext?
+        var serverName: String?
+        if target.scheme == .https {
+            guard let settings = target.tls, let context = runtime.upstreamTLS[settings] else {
+                failBeforeResponse(e, .upstreamConnectFailed("no TLS context"), context: context)
+                return
+            }
+            tlsContext = context
+            serverName = settings.serverName ?? (IPAddress(target.host) == nil ? target.host : nil)
+        }
         let bootstrap = ClientBootstrap(group: context.eventLoop)
             .connectTimeout(runtime.connectTimeout)
             .channelOption(.socketOption(.so_reuseaddr), value: 1)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
-            .channelInitializer { channel in
+            .channelInitializer { [tlsContext, serverName] channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let tlsContext {
+                        try channel.pipeline.syncOperations.addHandler(
+                            NIOSSLClientHandler(context: tlsContext, serverHostname: serverName))
+                    }
                     try channel.pipeline.syncOperations.addHTTPClientHandlers()
                     try channel.pipeline.syncOperations.addHandler(UpstreamHandler())
                 }
@@ -865,13 +897,13 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
                 for cookie in e.responseCookies { headers.add(name: "Set-Cookie", value: cookie) }
                 headers.replaceOrAdd(name: "Cache-Control", value: "no-store")  // a fresh session must not be cached
             }
-            if e.version.minor == 0 && !headers.contains(name: "content-length") {
+            if e.version == .http1_0 && !headers.contains(name: "content-length") {
                 // An HTTP/1.0 client can only find the end of a body of unknown length by the close.
                 e.closeAfterResponse = true
             }
             if e.wantsClose || e.closeAfterResponse || closing {
                 headers.replaceOrAdd(name: "Connection", value: "close")
-            } else if e.version.minor == 0 {
+            } else if e.version == .http1_0 {
                 headers.replaceOrAdd(name: "Connection", value: "keep-alive")
             }
             context.write(wrapOutboundOut(.head(HTTPResponseHead(version: e.version, status: head.status, headers: headers))), promise: nil)
@@ -937,6 +969,9 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
     func upstreamFailed(_ error: Error) {
         guard let e = exchange else { return }
         e.upstreamReusable = false
+        if error is NIOSSLError || error is BoringSSLError || error is NIOSSLExtraError {
+            e.detail = "upstream TLS handshake failed"
+        }
         upstreamClosed()
     }
 

@@ -2,6 +2,7 @@ import GatehouseAuth
 import GatehouseCore
 import Logging
 import NIOCore
+import NIOSSL
 
 /// Everything a client connection needs, built once from a config snapshot and shared (immutably) by all
 /// connections and event loops.
@@ -18,13 +19,17 @@ final class ProxyRuntime: Sendable {
     /// The browser login and sessions; nil without a `session:` section.
     let browserLogin: BrowserLogin?
     let sessionCaches: PerLoop<OpenedSessionCache>
+    /// One TLS client context per distinct `upstream_tls` of the routes' https upstreams (built at start).
+    let upstreamTLS: [UpstreamTLS: NIOSSLContext]
     /// Per route id: the global identity headers merged with the route's own.
     private let identityHeadersByRoute: [String: [IdentityHeader]]
 
     init(
         config: GatewayConfig, group: EventLoopGroup, accessLog: AccessLog, logger: Logger,
-        authenticator: BearerAuthenticator?, browserLogin: BrowserLogin? = nil, scheme: String = "http"
+        authenticator: BearerAuthenticator?, browserLogin: BrowserLogin? = nil, scheme: String = "http",
+        upstreamTLS: [UpstreamTLS: NIOSSLContext] = [:]
     ) {
+        self.upstreamTLS = upstreamTLS
         self.browserLogin = browserLogin
         self.config = config
         self.routes = RouteTable(routes: config.routes)
@@ -58,4 +63,33 @@ final class ProxyRuntime: Sendable {
 
 extension TimeAmount {
     init(_ d: GatehouseCore.Duration) { self = .nanoseconds(d.nanoseconds) }
+}
+
+extension ProxyRuntime {
+    /// TLS client contexts for every https upstream of the config: the system trust store or `ca_file`, an
+    /// optional client certificate (mTLS), TLS 1.2+, or no verification at all with `insecure_skip_verify`
+    /// (logged at start as a warning).
+    static func makeUpstreamTLSContexts(_ config: GatewayConfig, logger: Logger) throws -> [UpstreamTLS: NIOSSLContext] {
+        var out: [UpstreamTLS: NIOSSLContext] = [:]
+        for route in config.routes {
+            guard route.upstream.scheme == .https, let settings = route.upstream.tls, out[settings] == nil else { continue }
+            var tls = TLSConfiguration.makeClientConfiguration()
+            tls.minimumTLSVersion = .tlsv12
+            if let caFile = settings.caFile {
+                tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(caFile))
+            }
+            if let cert = settings.clientCertificateFile, let key = settings.clientKeyFile {
+                tls.certificateChain = try NIOSSLCertificate.fromPEMFile(cert).map { .certificate($0) }
+                tls.privateKey = .privateKey(try NIOSSLPrivateKey(file: key, format: .pem))
+            }
+            if settings.insecureSkipVerify {
+                tls.certificateVerification = .none
+                logger.warning(
+                    "TLS verification is OFF for an upstream (upstream_tls.insecure_skip_verify): anyone on the path can read and change this traffic; development only",
+                    metadata: ["route": "\(route.id)", "upstream": "\(route.upstream)"])
+            }
+            out[settings] = try NIOSSLContext(configuration: tls)
+        }
+        return out
+    }
 }

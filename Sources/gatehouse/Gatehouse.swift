@@ -227,6 +227,12 @@ private func serve(
     let service = GatehouseService(server: server) { _ in
         if let banner { FileHandle.standardOutput.write(Data((banner + "\n").utf8)) }
     }
+    // SIGHUP re-reads the TLS certificate and key (the new pair serves new connections; open ones keep theirs).
+    signal(SIGHUP, SIG_IGN)
+    let hangup = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
+    hangup.setEventHandler { server.reloadTLS(reason: "SIGHUP") }
+    hangup.resume()
+    defer { hangup.cancel() }
     let serviceGroup = ServiceGroup(
         configuration: .init(
             services: [.init(service: service)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))

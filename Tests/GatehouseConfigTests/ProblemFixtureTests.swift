@@ -168,11 +168,20 @@ import Testing
             yaml: document(server: "server:\n  upstream:\n    max_idle_per_loop: 10001\n"),
             expected: "test.yaml:4:24: server.upstream.max_idle_per_loop: expected an integer from 0 to 10000"),
         Fixture(
-            rule: "tls not supported", yaml: document(server: "server:\n  tls:\n    listen: [\"0.0.0.0:8443\"]\n"),
-            expected: "test.yaml:3:3: server.tls: not supported yet (TLS/HTTP/2 are tracked in issue 5)"),
+            rule: "tls min_version", yaml: document(server: "server:\n  tls: {certificate_file: /c.pem, private_key_file: /k.pem, min_version: \"1.1\"}\n"),
+            expected: "test.yaml:3:74: server.tls.min_version: expected \"1.2\" or \"1.3\""),
         Fixture(
-            rule: "http2 not supported", yaml: document(server: "server:\n  http2: {cleartext: false}\n"),
-            expected: "test.yaml:3:3: server.http2: not supported yet (TLS/HTTP/2 are tracked in issue 5)"),
+            rule: "tls alpn", yaml: document(server: "server:\n  tls: {certificate_file: /c.pem, private_key_file: /k.pem, alpn: [h3]}\n"),
+            expected: "test.yaml:3:68: server.tls.alpn[0]: expected h2 or http/1.1"),
+        Fixture(
+            rule: "http2 streams", yaml: document(server: "server:\n  http2: {max_concurrent_streams: 0}\n"),
+            expected: "test.yaml:3:35: server.http2.max_concurrent_streams: expected an integer from 1 to 10000"),
+        Fixture(
+            rule: "upstream_tls on http", yaml: "version: 1\nroutes:\n  - id: a\n    upstream: http://127.0.0.1:1\n    auth: none\n    upstream_tls: {insecure_skip_verify: true}\n",
+            expected: "test.yaml:6:19: routes[0].upstream_tls: only meaningful with an https:// upstream"),
+        Fixture(
+            rule: "upstream_tls half a client pair", yaml: "version: 1\nroutes:\n  - id: a\n    upstream: https://127.0.0.1:1\n    auth: none\n    upstream_tls: {client_certificate_file: /c.pem}\n",
+            expected: "test.yaml:6:19: routes[0].upstream_tls: set both client_certificate_file and client_key_file, or neither"),
 
         // providers
         Fixture(
