@@ -6,11 +6,14 @@
 WORKDIR holds what run.sh recorded:
     meta.tsv   key<TAB>value (date, machine, load, settings, target lists)
     gates.tsv  target<TAB>ok|FAILED<TAB>detail
-    runs.tsv   phase<TAB>target<TAB>round<TAB>wrk-output-file<TAB>proxy-cpu-ticks<TAB>upstream-cpu-ticks
+    runs.tsv   phase<TAB>target<TAB>round<TAB>wrk-or-h2load-output-file<TAB>proxy-cpu-ticks<TAB>upstream-cpu-ticks
                <TAB>proxy-peak-rss-kib<TAB>miss-first-index<TAB>miss-requests
+    tls.tsv    target<TAB>TLS version / cipher, ALPN as curl saw them in the gate (TLS targets)
     idle.json  the output of idle_conns.py (optional)
-Prints the report, writes it to --out, exits 1 if a gate failed, a run had a non-2xx response or a socket
-error, a run is missing, or the idle-connection check failed.
+meta.tsv's tool_of says which load generator produced a target's outputs (wrk, h2load); proto_of its protocol
+(http: plain HTTP/1.1; h1: HTTP/1.1 over TLS; h2: HTTP/2 over TLS).
+Prints the report, writes it to --out, exits 1 if a gate failed, a run had a non-2xx response, a socket error or
+an h2load failed/errored/timed-out request, a run is missing, or the idle-connection check failed.
 """
 
 import argparse
@@ -43,6 +46,45 @@ def parse_wrk(text):
     m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
     if m:
         out["socket"] = dict(zip(("connect", "read", "write", "timeout"), map(int, m.groups())))
+    return out
+
+
+def parse_h2load(text):
+    """h2load's summary: requests/s ("finished in ..., N req/s"), the requests done in the measured window, status
+    codes, failed/errored/timeout counts and the "time for request" min/max/mean/sd (h2load has no percentiles).
+    h2load's "failed" counts the responses without a 2xx/3xx status and the errored streams; "errored" the
+    streams that ended without a complete response."""
+    out = {"rps": None, "requests": None, "p50": None, "p99": None, "non2xx": 0,
+           "socket": {"connect": 0, "read": 0, "write": 0, "timeout": 0},
+           "h2": {"failed": 0, "errored": 0, "timeout": 0, "other_failed": 0},
+           "min": None, "max": None, "mean": None, "sd": None, "tls": None, "alpn": None}
+    m = re.search(r"^finished in ([\d.]+)(\w+), ([\d.]+) req/s", text, re.M)
+    if m:
+        out["rps"] = float(m.group(3))
+    m = re.search(r"^requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed, "
+                  r"(\d+) errored, (\d+) timeout", text, re.M)
+    if m:
+        _total, _started, done, _ok, failed, errored, timeout = map(int, m.groups())
+        out["requests"] = done
+        out["h2"].update(failed=failed, errored=errored, timeout=timeout)
+    m = re.search(r"^status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx", text, re.M)
+    if m:
+        _s2, s3, s4, s5 = map(int, m.groups())
+        out["non2xx"] = s3 + s4 + s5
+        # failed = 4xx + 5xx + errored + responses without a status; count what the other fields do not.
+        out["h2"]["other_failed"] = max(0, out["h2"]["failed"] - s4 - s5 - out["h2"]["errored"])
+    t = r"([\d.]+)(us|ms|s)"
+    m = re.search(rf"^time for request:\s+{t}\s+{t}\s+{t}\s+{t}", text, re.M)
+    if m:
+        g = m.groups()
+        for i, key in enumerate(("min", "max", "mean", "sd")):
+            out[key] = float(g[2 * i]) * UNITS[g[2 * i + 1]]
+    m = re.search(r"^TLS Protocol: (\S+)\s*\nCipher: (\S+)", text, re.M)
+    if m:
+        out["tls"] = f"{m.group(1)} / {m.group(2)}"
+    m = re.search(r"^Application protocol: (\S+)", text, re.M)
+    if m:
+        out["alpn"] = m.group(1)
     return out
 
 
@@ -79,10 +121,17 @@ def main():
     tick_us = 1e6 / float(meta.get("clk_tck", "100"))
     targets = meta.get("targets", "").split()
     lat_targets = meta.get("lat_targets", "").split()
+    if meta.get("lat_rounds") == "0":  # LAT_ROUNDS=0: no latency pass, nothing missing
+        lat_targets = []
     rounds = int(meta.get("rounds", "0"))
     lat_rounds = int(meta.get("lat_rounds", "0"))
     proxy_of = dict(item.split("=", 1) for item in meta.get("proxy_of", "").split())
     baseline_of = dict(item.split("=", 1) for item in meta.get("baseline_of", "").split())
+    tool_of = dict(item.split("=", 1) for item in meta.get("tool_of", "").split())
+    proto_of = dict(item.split("=", 1) for item in meta.get("proto_of", "").split())
+    tls_seen = {row[0]: (row[1] if len(row) > 1 else "") for row in read_tsv(os.path.join(w, "tls.tsv"))}
+    plain_targets = [t for t in targets if proto_of.get(t, "http") == "http"]
+    tls_targets = [t for t in targets if proto_of.get(t, "http") != "http"]
 
     runs = {}  # (phase, target) -> list of dicts
     for row in read_tsv(os.path.join(w, "runs.tsv")):
@@ -93,7 +142,8 @@ def main():
                 text = f.read()
         except OSError:
             text = ""
-        rec = parse_wrk(text)
+        rec = parse_h2load(text) if tool_of.get(target) == "h2load" else parse_wrk(text)
+        rec.setdefault("h2", {"failed": 0, "errored": 0, "timeout": 0, "other_failed": 0})
         rec.update(
             round=int(rnd), proxy_ticks=int(pticks) if pticks else None, up_ticks=int(uticks) if uticks else None,
             hwm_kib=int(hwm) if hwm else None,
@@ -121,6 +171,11 @@ def main():
             "requests": reqs,
             "non2xx": sum(r["non2xx"] for r in recs),
             "socket": {k: sum(r["socket"][k] for r in recs) for k in ("connect", "read", "write", "timeout")},
+            "h2": {k: sum(r["h2"][k] for r in recs) for k in ("failed", "errored", "timeout", "other_failed")},
+            # h2load: the median over the rounds of the mean, the largest max; TLS as h2load reported it.
+            "mean": statistics.median([r["mean"] for r in recs if r.get("mean") is not None] or [0]),
+            "max": max([r["max"] for r in recs if r.get("max") is not None] or [0]),
+            "tls": sorted({f"{r['tls']}, ALPN {r['alpn']}" for r in recs if r.get("tls")}),
             "cpu_us": None, "up_cpu_us": None,
             "hwm_kib": max([r["hwm_kib"] for r in recs if r["hwm_kib"]] or [0]) or None,
             "missing": any(r["rps"] is None for r in recs),
@@ -133,15 +188,22 @@ def main():
             s["up_cpu_us"] = sum(ut) * tick_us / reqs
         return s
 
+    def error_count(s):
+        h2 = s["h2"]
+        return s["non2xx"] + sum(s["socket"].values()) + h2["errored"] + h2["timeout"] + h2["other_failed"]
+
     def errors_text(s):
         sock = sum(s["socket"].values())
-        if s["non2xx"] == 0 and sock == 0:
+        h2 = s["h2"]
+        if s["non2xx"] == 0 and sock == 0 and h2["failed"] == 0 and h2["errored"] == 0 and h2["timeout"] == 0:
             return "0"
         parts = []
         if s["non2xx"]:
             parts.append(f"non-2xx {s['non2xx']}")
         if sock:
             parts.append("socket " + ", ".join(f"{k} {v}" for k, v in s["socket"].items() if v))
+        if h2["failed"] or h2["errored"] or h2["timeout"]:
+            parts.append(f"h2load failed {h2['failed']}, errored {h2['errored']}, timeout {h2['timeout']}")
         return "; ".join(parts)
 
     add("# Gatehouse benchmark results")
@@ -152,11 +214,14 @@ def main():
     add(f"- Load (`uptime`): at start `{meta.get('load_start', '?')}`; after the timed runs "
         f"`{meta.get('load_after_runs', '?')}`; at end `{meta.get('load_end', '?')}`")
     add(f"- Gatehouse: {meta.get('gatehouse', '?')}")
-    add(f"- Peers: {meta.get('nginx_version', '?')}, {meta.get('wrk_version', '?')}")
+    add(f"- Peers: {meta.get('nginx_version', '?')}, {meta.get('wrk_version', '?')}"
+        + (f", {meta['h2load_version']}, {meta.get('openssl_version', '?')}" if "h2load_version" in meta else ""))
     add(f"- Load generator: `wrk -t{meta.get('threads')} -c{meta.get('connections')} -d{meta.get('duration')} "
         f"--latency`, {rounds} rounds interleaved ({' '.join(targets)}), warm-up {meta.get('warmup')} per "
         f"target excluded; latency pass `wrk -t1 -c1 -d{meta.get('lat_duration')} --latency`, "
-        f"{lat_rounds} round(s)")
+        f"{lat_rounds} round(s)"
+        + (f"; HTTP/2: `h2load -t{meta.get('h2_threads')} -c{meta.get('h2_clients')} -m{meta.get('h2_streams')} "
+           f"-D {meta.get('duration')} --warm-up-time {meta.get('h2_warmup')}`" if tls_targets else ""))
     add(f"- Keys and tokens: {meta.get('keys_via', '?')}; cache-miss list: {meta.get('miss_tokens', '?')} "
         "distinct RS256 tokens")
     add("")
@@ -168,7 +233,7 @@ def main():
         "CPU µs/req (upstream) | peak RSS (proxy) | errors |")
     add("|---|---|---|---|---|---|---|---|---|")
     sums = {t: summary("main", t) for t in targets if gates.get(t, ("",))[0] == "ok"}
-    for t in targets:
+    for t in plain_targets:
         gate = gates.get(t, ("missing", "no gate result"))
         if gate[0] != "ok":
             add(f"| {t} | **FAILED** (correctness gate: {gate[1]}) | | | | | | | |")
@@ -284,11 +349,85 @@ def main():
             problems.append(f"idle connections: {reason}")
     add("")
 
-    # HTTP/2.
-    add("## HTTP/2")
+    # HTTPS: HTTP/1.1 (wrk) and HTTP/2 (h2load) over TLS, nginx-tls and gatehouse's TLS listener.
+    versions = set()
+    for t in tls_targets:
+        versions.update(v.split(" / ")[0] for v in (sums.get(t) or {}).get("tls", []))
+        if t in tls_seen:
+            versions.add(tls_seen[t].split(" / ")[0].split(",")[0])
+    versions.discard("")
+    tls_title = ", ".join(sorted(versions)).replace("TLSv", "TLS ") if versions else "TLS"
+    h2_desc = f"h2load {meta.get('h2_clients', '8')}×{meta.get('h2_streams', '8')}"
+    add(f"## HTTPS ({tls_title}, same certificate): HTTP/1.1 (wrk) and HTTP/2 ({h2_desc})")
     add("")
-    add(meta.get("h2", "HTTP/2 scenarios: not available until issue 5"))
-    add("")
+    if not tls_targets:
+        add("Not run (none of the TLS targets was selected with ONLY).")
+        add("")
+    else:
+        add("| target | protocol | req/s median (min–max) | × nginx-tls (same protocol) | latency | "
+            "CPU µs/req (proxy) | CPU µs/req (upstream) | peak RSS (proxy) | errors |")
+        add("|---|---|---|---|---|---|---|---|---|")
+        for t in tls_targets:
+            proto = proto_of.get(t)
+            label = (f"HTTP/1.1, wrk {meta.get('connections')} conns" if proto == "h1"
+                     else f"HTTP/2, {h2_desc}")
+            gate = gates.get(t, ("missing", "no gate result"))
+            if gate[0] != "ok":
+                add(f"| {t} | {label} | **FAILED** (correctness gate: {gate[1]}) | | | | | | |")
+                problems.append(f"{t}: correctness gate failed: {gate[1]}")
+                continue
+            s = sums[t]
+            if s is None or s["n"] < rounds or s["missing"]:
+                add(f"| {t} | {label} | **incomplete** ({0 if s is None else s['n']} of {rounds} runs with a result) "
+                    "| | | | | | |")
+                problems.append(f"{t}: {0 if s is None else s['n']} of {rounds} runs produced a result")
+                if s is None:
+                    continue
+            base = sums.get(baseline_of.get(t, ""))
+            ratio = (f"{s['rps_med'] / base['rps_med']:.2f}"
+                     if base and base["rps_med"] and s["rps_med"] else "n/a")
+            if tool_of.get(t) == "h2load":
+                latency = f"mean {fmt_ms(s['mean'])}, max {fmt_ms(s['max'])}"
+            else:
+                latency = f"p50 {fmt_ms(s['p50'])}, p99 {fmt_ms(s['p99'])}"
+            cpu = f"{s['cpu_us']:.1f}" if s["cpu_us"] is not None else "n/a"
+            up = f"{s['up_cpu_us']:.1f}" if s["up_cpu_us"] is not None else "n/a"
+            rss = f"{s['hwm_kib'] / 1024:.1f} MiB" if s["hwm_kib"] else "—"
+            err = errors_text(s)
+            if err != "0":
+                problems.append(f"{t}: errors in timed runs: {err}")
+            rps = (f"{fmt_int(s['rps_med'])} ({fmt_int(s['rps_min'])}–{fmt_int(s['rps_max'])})"
+                   if s["rps_med"] else "n/a")
+            add(f"| {t} | {label} | {rps} | {ratio} | {latency} | {cpu} | {up} | {rss} | {err} |")
+        add("")
+        add("× nginx-tls: median req/s over nginx-tls-h1's (HTTP/1.1 rows) or nginx-tls-h2's (HTTP/2 rows) in the same "
+            "run. nginx-tls is nginx-proxy's configuration (2 workers, the same keep-alive pool to the same upstream) "
+            "behind `listen ... ssl http2`; gatehouse serves these from its `server.tls` listener in the same process "
+            "as the plain targets. Both hold the same throw-away EC P-256 certificate. HTTP/1.1: "
+            f"`wrk -t{meta.get('threads')} -c{meta.get('connections')}` as in the plain table (no ALPN; one TLS "
+            f"connection per wrk connection). HTTP/2: `h2load -t{meta.get('h2_threads')} -c{meta.get('h2_clients')} "
+            f"-m{meta.get('h2_streams')}` (the same {int(meta.get('h2_clients', 8)) * int(meta.get('h2_streams', 8))} "
+            "requests in flight over far fewer connections), fixed duration, its own warm-up excluded; req/s from "
+            "h2load's `finished in …, N req/s`. Latency: wrk's p50/p99 (median over the rounds); h2load has no "
+            "percentiles, so its rows show the mean (median over the rounds) and the max (largest over the rounds) "
+            "of `time for request`. CPU µs/req and peak RSS as in the plain table (for h2load runs the CPU is read "
+            "after h2load's warm-up, over its measured window, and divided by the requests it completed in that "
+            "window). Errors: wrk as above; h2load's non-2xx status codes and its failed/errored/timeout requests "
+            "(its `failed` includes the non-2xx and the errored ones).")
+        add("")
+        seen = []
+        for t in tls_targets:
+            s = sums.get(t)
+            parts = []
+            if t in tls_seen:
+                parts.append(f"curl (gate): {tls_seen[t]}")
+            if s and s.get("tls"):
+                parts.append("h2load: " + "; ".join(s["tls"]))
+            if parts:
+                seen.append(f"{t}: " + "; ".join(parts))
+        if seen:
+            add("Negotiated: " + ". ".join(seen) + ".")
+            add("")
 
     # Goals from issues 6 and 3.
     def ratio(a, b, key="rps_med"):
@@ -320,6 +459,14 @@ def main():
     if gm and gm.get("rps_med"):
         goals.append(f"| cache-miss path (RS256), report the number | {fmt_int(gm['rps_med'])} req/s, "
                      f"{gm['cpu_us']:.0f} µs CPU/req | reported |")
+    for t, base in (("gatehouse-tls-none-h1", "nginx-tls-h1"), ("gatehouse-tls-rs256-h1", "nginx-tls-h1"),
+                    ("gatehouse-tls-none-h2", "nginx-tls-h2"), ("gatehouse-tls-rs256-h2", "nginx-tls-h2")):
+        st, sb = sums.get(t), sums.get(base)
+        if st and st.get("rps_med"):
+            r = f", {st['rps_med'] / sb['rps_med']:.2f}× {base}" if sb and sb.get("rps_med") else ""
+            cpu = f", {st['cpu_us']:.0f} µs CPU/req" if st.get("cpu_us") is not None else ""
+            goals.append(f"| HTTPS {t} (issue 5), report the number | {fmt_int(st['rps_med'])} req/s{r}{cpu} "
+                         "| reported |")
     if all(k in lat for k in ("direct", "nginx-proxy")):
         np_added = lat["nginx-proxy"]["p50"] - lat["direct"]["p50"]
         for t in ("gatehouse-none", "gatehouse-rs256", "gatehouse-es256"):
@@ -329,9 +476,9 @@ def main():
                      f"{added * 1000:.0f} µs", added <= np_added)
     if idle and "kib_per_conn" in idle:
         goal("idle connection ≤ 8 KiB RSS", f"{idle['kib_per_conn']:.1f} KiB", idle["kib_per_conn"] <= 8)
-    total_errors = sum(s["non2xx"] + sum(s["socket"].values()) for s in sums.values() if s)
+    total_errors = sum(error_count(s) for s in sums.values() if s)
     goal("zero errors in every run", f"{total_errors}", total_errors == 0)
-    add("## Goals (issue 6; issue 3's JWT vs auth: none)")
+    add("## Goals (issue 6; issue 3's JWT vs auth: none; issue 5's HTTPS figures)")
     add("")
     add("| goal | measured | |")
     add("|---|---|---|")

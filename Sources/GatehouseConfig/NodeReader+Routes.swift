@@ -6,7 +6,7 @@ import Yams
 extension NodeReader {
     static let routeKeys: Set<String> = [
         "id", "match", "upstream", "auth", "preserve_host", "max_body_bytes", "allow_encoded_slashes", "providers",
-        "allow", "identity_headers", "pass_access_token", "upstream_tls",
+        "allow", "identity_headers", "pass_access_token", "upstream_tls", "websocket",
     ]
     static let matchKeys: Set<String> = ["host", "path", "methods"]
 
@@ -108,6 +108,9 @@ extension NodeReader {
             route.allowEncodedSlashes = bool(node, path: fields.path("allow_encoded_slashes")) ?? false
         }
         readRouteAuthorization(fields, auth: auth, providers: providers, into: &route)
+        if let node = fields.value("websocket") {
+            route.websocket = bool(node, path: fields.path("websocket")) ?? false
+        }
         if let node = fields.value("upstream_tls") {
             if route.upstream.scheme != .https {
                 report("only meaningful with an https:// upstream", at: fields.path("upstream_tls"), node: node)

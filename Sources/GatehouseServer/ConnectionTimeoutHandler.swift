@@ -4,7 +4,7 @@ import NIOCore
 /// raw bytes: with no bytes of a new request yet, the connection may stay idle for `idle`; once the first byte of
 /// a request head arrives (or the connection is new), the whole head must arrive within `requestHeader`
 /// (slowloris). The proxy handler tells it when a head was received and when the connection became idle.
-final class ConnectionTimeoutHandler: ChannelInboundHandler {
+final class ConnectionTimeoutHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
 

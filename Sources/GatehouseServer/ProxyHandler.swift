@@ -64,6 +64,14 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
         var user: String?
         /// Set-Cookie values added to the response (a refreshed or cleared session).
         var responseCookies: [String] = []
+        /// A WebSocket upgrade on a `websocket: true` route: a fresh upstream connection, and a tunnel after 101.
+        var upgrade = false
+        /// The exchange became a byte tunnel (the upstream answered 101).
+        var tunneled = false
+        /// When the identity that opened the exchange expires (token `exp`, session end): a tunnel closes then.
+        var identityExpiry: Int64?
+        var tunnelTimer: Scheduled<Void>?
+        var lastTunnelActivity: NIODeadline = .now()
 
         init(start: NIODeadline, requestID: String, method: String, version: HTTPVersion, path: String, wantsClose: Bool) {
             self.start = start
@@ -156,6 +164,8 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
             self.exchange = nil
             exchange.responseTimer?.cancel()
             exchange.activityTimer?.cancel()
+            exchange.tunnelTimer?.cancel()
+            if exchange.tunneled, exchange.error == nil { exchange.error = "" }  // a tunnel ends by closing
             if let upstream = exchange.upstream {
                 exchange.upstreamHandler?.delegate = nil
                 upstream.close(promise: nil)
@@ -252,6 +262,23 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
         if outcome.target.hasEncodedSlash && !route.allowEncodedSlashes {
             respondLocally(.encodedSlashNotAllowed, exchange: e, context: context, forceClose: e.hasBody)
             return
+        }
+        // Upgrades. After a request asking to switch protocols the HTTP/1.1 decoder stops, so the connection
+        // ends with this exchange whatever happens. WebSocket upgrades pass only on `websocket: true` routes.
+        if head.version.major == 1, WebSocketUpgrade.asksToUpgrade(fields) {
+            e.wantsClose = true
+            let upgradeValues = fields.filter { $0.name.lowercased() == "upgrade" }.map { $0.value.lowercased() }
+            if upgradeValues.contains(where: { $0.contains("websocket") }) {
+                guard route.websocket else {
+                    respondLocally(.badRequest("WebSocket upgrades are not enabled on this route"), exchange: e, context: context, forceClose: true)
+                    return
+                }
+                if let problem = WebSocketUpgrade.problem(method: head.method.rawValue, versionMinor: head.version.minor, headers: fields) {
+                    respondLocally(.badRequest(problem), exchange: e, context: context, forceClose: true)
+                    return
+                }
+                e.upgrade = true
+            }
         }
         e.bodyLimit = route.maxBodyBytes ?? runtime.config.server.maxBodyBytes
         if let length = outcome.contentLength, length > e.bodyLimit {
@@ -405,11 +432,12 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
                 return
             }
             e.user = permit.identity?.user
+            e.identityExpiry = permit.identity?.expiresAt
             e.responseCookies = auth.cookies
             // 7. upstream request (requires the permit)
             let upstreamHead = self.buildUpstreamHead(
                 head, fields: fields, outcome: outcome, route: route, permit: permit, requestID: e.requestID,
-                sessionAccessToken: auth.sessionAccessToken)
+                sessionAccessToken: auth.sessionAccessToken, upgrade: e.upgrade)
             e.target = route.upstream
             e.upstreamDescription = "\(route.upstream.host):\(route.upstream.port)"
             e.upstreamHead = upstreamHead
@@ -617,7 +645,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
 
     private func buildUpstreamHead(
         _ head: HTTPRequestHead, fields clientFields: HeaderFields, outcome: RequestValidation.Outcome,
-        route: RouteConfig, permit: Permit, requestID: String, sessionAccessToken: String?
+        route: RouteConfig, permit: Permit, requestID: String, sessionAccessToken: String?, upgrade: Bool = false
     ) -> HTTPRequestHead {
         var clientFields = clientFields
         if let login = runtime.browserLogin, clientFields.contains(where: { $0.name.utf8.count == 6 && $0.name.lowercased() == "cookie" }) {
@@ -645,6 +673,11 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
             }
         }
         if outcome.chunked { headers.add(name: "Transfer-Encoding", value: "chunked") }
+        if upgrade {
+            // The hop-by-hop pair was stripped with the client's other connection headers; this hop asks anew.
+            headers.add(name: "Connection", value: "Upgrade")
+            headers.add(name: "Upgrade", value: "websocket")
+        }
         let uri = route.upstream.basePath + outcome.target.forwardTarget
         return HTTPRequestHead(version: .http1_1, method: head.method, uri: uri, headers: headers)
     }
@@ -703,7 +736,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
 
     private func acquireUpstream(for e: Exchange, context: ChannelHandlerContext) {
         guard let target = e.target else { return }
-        if !e.retried, let pool = runtime.pools.pool(for: context.eventLoop), let channel = pool.lease(target),
+        if !e.retried, !e.upgrade, let pool = runtime.pools.pool(for: context.eventLoop), let channel = pool.lease(target),
             let handler = try? channel.pipeline.syncOperations.handler(type: UpstreamHandler.self)
         {
             e.reusedConnection = true
@@ -727,13 +760,16 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
             .connectTimeout(runtime.connectTimeout)
             .channelOption(.socketOption(.so_reuseaddr), value: 1)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
-            .channelInitializer { [tlsContext, serverName] channel in
+            .channelInitializer { [tlsContext, serverName, upgrade = e.upgrade] channel in
                 channel.eventLoop.makeCompletedFuture {
                     if let tlsContext {
                         try channel.pipeline.syncOperations.addHandler(
                             NIOSSLClientHandler(context: tlsContext, serverHostname: serverName))
                     }
-                    try channel.pipeline.syncOperations.addHTTPClientHandlers()
+                    // For an upgrade, bytes the upstream sends right after its 101 stay in the decoder and are
+                    // handed to the tunnel when the decoder is removed.
+                    try channel.pipeline.syncOperations.addHTTPClientHandlers(
+                        leftOverBytesStrategy: upgrade ? .forwardBytes : .dropBytes)
                     try channel.pipeline.syncOperations.addHandler(UpstreamHandler())
                 }
             }
@@ -871,8 +907,18 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
 
     func upstreamRead(_ part: HTTPClientResponsePart) {
         guard let e = exchange, let context else { return }
+        if e.tunneled { return }  // the 101's end; the tunnel takes over
         switch part {
         case .head(let head):
+            if e.upgrade {
+                if head.status.code == 101 {
+                    startTunnel(e, head: head, context: context)
+                    return
+                }
+                // A refused upgrade: relay the answer, then close both connections (no tunnel, no reuse).
+                e.closeAfterResponse = true
+                e.upstreamReusable = false
+            }
             if head.status.code >= 100 && head.status.code < 200 { return }  // interim responses are not relayed
             e.responseTimer?.cancel()
             e.responseStarted = true
@@ -973,6 +1019,103 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
             e.detail = "upstream TLS handshake failed"
         }
         upstreamClosed()
+    }
+
+    // MARK: WebSocket tunnel
+
+    /// The upstream accepted the upgrade (101): answer the client, then turn both connections into a byte
+    /// tunnel once the current read is done (the upstream's decoder is still on the stack now).
+    private func startTunnel(_ e: Exchange, head: HTTPResponseHead, context: ChannelHandlerContext) {
+        e.tunneled = true
+        e.responseStarted = true
+        e.responseComplete = true
+        e.status = 101
+        e.responseTimer?.cancel()
+        e.activityTimer?.cancel()
+        var fields = HeaderRules.clientResponseHeaders(from: head.headers.map { (name: $0.name, value: $0.value) })
+        fields.append((name: "Connection", value: "Upgrade"))
+        fields.append((name: "Upgrade", value: "websocket"))
+        fields.append((name: "X-Request-Id", value: e.requestID))
+        var text = "HTTP/1.1 101 Switching Protocols\r\n"
+        for (name, value) in fields where RequestValidation.isValidFieldValue(value) { text += "\(name): \(value)\r\n" }
+        text += "\r\n"
+        let raw = context.channel.allocator.buffer(string: text)
+        context.eventLoop.assumeIsolated().execute { [self] in
+            guard let current = self.exchange, current === e, let context = self.context else { return }
+            do {
+                try self.completeTunnel(e, response: raw, context: context)
+            } catch {
+                e.error = "tunnel_setup_failed"
+                self.abortUpstream(e)
+                context.close(promise: nil)
+            }
+        }
+    }
+
+    private func completeTunnel(_ e: Exchange, response: ByteBuffer, context: ChannelHandlerContext) throws {
+        guard let upstream = e.upstream, let upstreamHandler = e.upstreamHandler else { throw ChannelError.ioOnClosedChannel }
+        let client = context.pipeline.syncOperations
+        // Client side: the HTTP handlers go; a tunnel end sits in front of this handler, which stays only to log
+        // the exchange when the connection closes.
+        try client.removeHandler(client.handler(type: HTTPServerPipelineHandler.self))
+        if let validator = try? client.handler(type: NIOHTTPResponseHeadersValidator.self) {
+            try client.removeHandler(validator)
+        }
+        try client.removeHandler(client.handler(type: HTTPResponseEncoder.self))
+        try client.removeHandler(client.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self))
+        try client.removeHandler(timeouts)
+        let clientEnd = TunnelHandler()
+        try client.addHandler(clientEnd, position: .before(self))
+        context.writeAndFlush(NIOAny(response), promise: nil)
+        // Upstream side: the tunnel end goes last, then the codecs go; removing the decoder hands over any bytes
+        // the upstream sent after its 101.
+        upstreamHandler.delegate = nil
+        let up = upstream.pipeline.syncOperations
+        let upstreamEnd = TunnelHandler()
+        clientEnd.partner = upstreamEnd
+        upstreamEnd.partner = clientEnd
+        try up.removeHandler(upstreamHandler)
+        try up.addHandler(upstreamEnd)
+        if let validator = try? up.handler(type: NIOHTTPRequestHeadersValidator.self) { try up.removeHandler(validator) }
+        try up.removeHandler(up.handler(type: HTTPRequestEncoder.self))
+        try up.removeHandler(up.handler(type: ByteToMessageHandler<HTTPResponseDecoder>.self))
+        e.upstreamHandler = nil
+        let touch: (Int) -> Void = { [weak e] bytes in
+            e?.lastTunnelActivity = .now()
+            e?.responseBytes += Int64(bytes)
+        }
+        clientEnd.onActivity = touch
+        upstreamEnd.onActivity = touch
+        armTunnelTimer(e, context: context)
+        upstream.read()
+        context.read()
+    }
+
+    /// Closes a tunnel that was idle for `idle`, or that outlived the identity that opened it (the token's `exp`,
+    /// the session's end; at most 24 hours).
+    private func armTunnelTimer(_ e: Exchange, context: ChannelHandlerContext) {
+        let idle = TimeAmount(runtime.config.server.idleTimeout)
+        var deadline = e.lastTunnelActivity + idle
+        var lifetimeEnd = NIODeadline.now() + .hours(24)
+        if let expiry = e.identityExpiry {
+            let remaining = max(0, expiry - epochSeconds())
+            lifetimeEnd = min(lifetimeEnd, NIODeadline.now() + .seconds(min(remaining, 86_400)))
+        }
+        deadline = min(deadline, lifetimeEnd)
+        e.tunnelTimer = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [self] in
+            guard let current = self.exchange, current === e, let context = self.context else { return }
+            let now = NIODeadline.now()
+            if now >= lifetimeEnd {
+                e.error = "tunnel_identity_expired"
+            } else if e.lastTunnelActivity + idle <= now {
+                e.error = "tunnel_idle"
+            } else {
+                self.armTunnelTimer(e, context: context)
+                return
+            }
+            e.upstream?.close(promise: nil)
+            context.close(promise: nil)
+        }
     }
 
     // MARK: completion

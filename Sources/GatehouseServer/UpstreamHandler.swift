@@ -14,7 +14,7 @@ protocol UpstreamDelegate: AnyObject {
 /// The last handler of an upstream connection's pipeline. It relays response parts to its delegate (the
 /// `ProxyHandler` of the client connection leasing it) and applies backpressure: it only lets the upstream
 /// channel read while the client channel is writable.
-final class UpstreamHandler: ChannelDuplexHandler {
+final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPClientResponsePart
     typealias OutboundIn = HTTPClientRequestPart
     typealias OutboundOut = HTTPClientRequestPart

@@ -527,8 +527,8 @@ import Testing
             rule: "route body limit", yaml: document(route: "    max_body_bytes: lots\n"),
             expected: "test.yaml:6:21: routes[0].max_body_bytes: expected a size such as 4096, 512KiB or 16MiB"),
         Fixture(
-            rule: "route websocket not supported", yaml: document(route: "    websocket: true\n"),
-            expected: "test.yaml:6:5: routes[0].websocket: not supported yet (tracked in issue 5)"),
+            rule: "route websocket not a boolean", yaml: document(route: "    websocket: sometimes\n"),
+            expected: "test.yaml:6:16: routes[0].websocket: expected true or false"),
 
         // routes[].match
         Fixture(
