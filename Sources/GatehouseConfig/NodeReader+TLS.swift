@@ -65,7 +65,11 @@ extension NodeReader {
             report("set both client_certificate_file and client_key_file, or neither", at: path, node: node)
         }
         if let node = fields.value("server_name"), let name = nonEmptyString(node, path: fields.path("server_name")) {
-            if HostPattern.parse(name) == .exact(name.lowercased()) {
+            if IPAddress(name) != nil {
+                report(
+                    "expected a host name (an IP address cannot be sent as SNI; leave server_name out to check the certificate's IP address)",
+                    at: fields.path("server_name"), node: node)
+            } else if HostPattern.parse(name) == .exact(name.lowercased()) {
                 tls.serverName = name
             } else {
                 report("expected a host name", at: fields.path("server_name"), node: node)

@@ -165,13 +165,13 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
             exchange.responseTimer?.cancel()
             exchange.activityTimer?.cancel()
             exchange.tunnelTimer?.cancel()
-            if exchange.tunneled, exchange.error == nil { exchange.error = "" }  // a tunnel ends by closing
+
             if let upstream = exchange.upstream {
                 exchange.upstreamHandler?.delegate = nil
                 upstream.close(promise: nil)
             }
             if exchange.status == 0 { exchange.status = 499 }
-            exchange.error = exchange.error ?? "client_closed"
+            if !exchange.tunneled { exchange.error = exchange.error ?? "client_closed" }  // a tunnel ends by closing
             log(exchange)
         }
         context.fireChannelInactive()
@@ -1079,6 +1079,9 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
         if let validator = try? up.handler(type: NIOHTTPRequestHeadersValidator.self) { try up.removeHandler(validator) }
         try up.removeHandler(up.handler(type: HTTPRequestEncoder.self))
         try up.removeHandler(up.handler(type: ByteToMessageHandler<HTTPResponseDecoder>.self))
+        // Bytes handed over by the decoder arrive without a read-complete: flush them now, or a server that
+        // speaks first (a greeting right after its 101) would wait forever for a client that waits for it.
+        clientEnd.flushNow()
         e.upstreamHandler = nil
         let touch: (Int) -> Void = { [weak e] bytes in
             e?.lastTunnelActivity = .now()

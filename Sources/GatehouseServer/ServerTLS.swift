@@ -7,6 +7,7 @@ import NIOHTTP1
 import NIOHTTP2
 import NIOSSL
 import NIOTLS
+import Synchronization
 
 /// The TLS context of the HTTPS listeners, reloadable without dropping connections: each new connection takes
 /// the current context; connections already open keep theirs. A reload that fails (unreadable file, a key that
@@ -29,14 +30,29 @@ final class ServerTLS: Sendable {
     var context: NIOSSLContext { current.withLockedValue { $0.context } }
 
     static func makeContext(_ config: TLSListenerConfig) throws -> NIOSSLContext {
-        let chain = try NIOSSLCertificate.fromPEMFile(config.certificateFile)
-        guard !chain.isEmpty else { throw ReloadError(description: "\(config.certificateFile) holds no certificate") }
-        let key = try NIOSSLPrivateKey(file: config.privateKeyFile, format: .pem)
+        let chain: [NIOSSLCertificate]
+        do {
+            chain = try NIOSSLCertificate.fromPEMFile(config.certificateFile)
+        } catch {
+            throw ReloadError(description: "certificate_file \(config.certificateFile): not a readable PEM certificate chain (\(error))")
+        }
+        guard !chain.isEmpty else { throw ReloadError(description: "certificate_file \(config.certificateFile): holds no certificate") }
+        let key: NIOSSLPrivateKey
+        do {
+            key = try NIOSSLPrivateKey(file: config.privateKeyFile, format: .pem)
+        } catch {
+            throw ReloadError(description: "private_key_file \(config.privateKeyFile): not a readable PEM private key (\(error))")
+        }
         var tls = TLSConfiguration.makeServerConfiguration(
             certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
         tls.minimumTLSVersion = config.minVersion == .v1_3 ? .tlsv13 : .tlsv12
         tls.applicationProtocols = config.alpn
-        return try NIOSSLContext(configuration: tls)
+        do {
+            return try NIOSSLContext(configuration: tls)
+        } catch {
+            throw ReloadError(
+                description: "\(config.certificateFile) with \(config.privateKeyFile): the key does not fit the certificate, or the pair is unusable (\(error))")
+        }
     }
 
     struct ReloadError: Error, CustomStringConvertible { let description: String }
@@ -44,9 +60,11 @@ final class ServerTLS: Sendable {
     /// Size and modification time of both files: a change means "reload".
     static func stamp(_ config: TLSListenerConfig) -> [String] {
         [config.certificateFile, config.privateKeyFile].map { path in
-            let attributes = try? FileManager.default.attributesOfItem(atPath: path)
+            // Through symlinks: Kubernetes swaps a `..data` link when it rotates a Secret.
+            let resolved = URL(fileURLWithPath: path).resolvingSymlinksInPath().path
+            let attributes = try? FileManager.default.attributesOfItem(atPath: resolved)
             let modified = (attributes?[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0
-            return "\(path):\(attributes?[.size] as? Int ?? -1):\(modified)"
+            return "\(resolved):\(attributes?[.size] as? Int ?? -1):\(modified)"
         }
     }
 
@@ -107,14 +125,24 @@ final class TLSHandshakeTimeoutHandler: ChannelInboundHandler, RemovableChannelH
     }
 }
 
-/// Closes an HTTP/2 connection that carried no frames for the idle timeout.
-final class HTTP2IdleCloseHandler: ChannelDuplexHandler {
-    typealias InboundIn = HTTP2Frame
-    typealias OutboundIn = HTTP2Frame
+/// Counts a connection's open HTTP/2 streams (NIOHTTP2 reports them to this delegate on the event loop).
+final class HTTP2StreamCounter: NIOHTTP2StreamDelegate {
+    let open = Atomic<Int>(0)
+    func streamCreated(_ id: HTTP2StreamID, channel: Channel) { open.add(1, ordering: .relaxed) }
+    func streamClosed(_ id: HTTP2StreamID, channel: Channel) { open.subtract(1, ordering: .relaxed) }
+}
+
+/// Closes an HTTP/2 connection that carried no frames for the idle timeout while no stream is open (a request
+/// waiting for a slow upstream is bounded by the upstream timeouts instead).
+final class HTTP2IdleCloseHandler: ChannelInboundHandler {
+    typealias InboundIn = Any
+    let streams: HTTP2StreamCounter
+
+    init(streams: HTTP2StreamCounter) { self.streams = streams }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if event is IdleStateHandler.IdleStateEvent {
-            context.close(promise: nil)
+            if streams.open.load(ordering: .relaxed) <= 0 { context.close(promise: nil) }
             return
         }
         context.fireUserInboundEventTriggered(event)
@@ -138,10 +166,11 @@ extension GatehouseServer {
         var stream = NIOHTTP2Handler.StreamConfiguration()
         stream.targetWindowSize = 1 << 20
         let sync = channel.pipeline.syncOperations
+        let streams = HTTP2StreamCounter()
         try sync.addHandler(IdleStateHandler(allTimeout: TimeAmount(server.idleTimeout)))
-        try sync.addHandler(HTTP2IdleCloseHandler())
+        try sync.addHandler(HTTP2IdleCloseHandler(streams: streams))
         _ = try sync.configureHTTP2Pipeline(
-            mode: .server, connectionConfiguration: connection, streamConfiguration: stream
+            mode: .server, connectionConfiguration: connection, streamConfiguration: stream, streamDelegate: streams
         ) { streamChannel in
             streamChannel.eventLoop.makeCompletedFuture {
                 let timeouts = ConnectionTimeoutHandler(

@@ -22,10 +22,9 @@ final class TunnelHandler: ChannelDuplexHandler, RemovableChannelHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let buffer = unwrapInboundIn(data)
         onActivity?(buffer.readableBytes)
+        // Flushed at once: bytes the HTTP decoder hands over when it is removed arrive without a read-complete,
+        // and WebSocket messages are latency-sensitive anyway.
         partner?.send(buffer)
-    }
-
-    func channelReadComplete(context: ChannelHandlerContext) {
         partner?.flushNow()
     }
 

@@ -232,6 +232,57 @@ func runTool(_ path: String, _ args: [String]) throws -> (status: Int32, output:
         await up.stop()
     }
 
+    /// A client that reads an HTTP/2 response slowly: backpressure reaches the upstream (stream flow control,
+    /// then the upstream connection's reads), so Gatehouse buffers a bounded amount, not the 200 MiB the upstream
+    /// could send. Client (curl, rate-limited), proxy and upstream: the proxy and upstream run in this process.
+    @Test func slowHTTP2ReaderKeepsMemoryBounded() async throws {
+        let up = try await Upstream()
+        let gh = try await Harness.start(routes: [route("app", upstream: up.target)], server: { $0.http2.cleartext = true })
+        let before = residentBytes()
+        let slow = try runTool("/usr/bin/curl", [
+            "-sS", "--http2-prior-knowledge", "--limit-rate", "256k", "--max-time", "4", "-o", "/dev/null", "-w", "%{size_download}",
+            "\(gh.base)/bytes/\(200 << 20)",
+        ])
+        let after = residentBytes()
+        #expect(slow.status == 28)  // curl's "timed out": it was still reading slowly
+        let downloaded = Int(slow.output) ?? 0
+        #expect(downloaded > 100_000 && downloaded < 8 << 20, "\(downloaded) bytes")
+        #expect(after - before < 48 << 20, "RSS grew by \((after - before) >> 20) MiB")
+        // The connection is healthy afterwards.
+        let again = try runTool("/usr/bin/curl", ["-sS", "--http2-prior-knowledge", "-o", "/dev/null", "-w", "%{http_code}", "\(gh.base)/x"])
+        #expect(again.output == "200")
+        await gh.stop()
+        await up.stop()
+    }
+
+    /// An HTTP/2 connection whose only stream waits for a slow upstream longer than the idle timeout is not
+    /// closed as idle (the upstream timeouts bound that wait).
+    @Test func http2IdleTimeoutSparesOpenStreams() async throws {
+        let gated = try await GatedUpstream()
+        let gh = try await Harness.start(
+            routes: [route("slow", upstream: gated.target)],
+            server: {
+                $0.http2.cleartext = true
+                $0.idleTimeout = .seconds(1)
+            })
+        let curl = Process()
+        curl.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
+        curl.arguments = ["-sS", "--http2-prior-knowledge", "-o", "/dev/null", "-w", "%{http_version} %{http_code}", "\(gh.base)/slow"]
+        let out = Pipe()
+        curl.standardOutput = out
+        try curl.run()
+        var arrivals = gated.arrivals.makeAsyncIterator()
+        _ = await arrivals.next()
+        // The scenario itself: the connection stays without frames for longer than the idle timeout.
+        try await Task.sleep(for: .milliseconds(2500))
+        gated.release()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        curl.waitUntilExit()
+        #expect(String(decoding: data, as: UTF8.self) == "2 200")
+        await gh.stop()
+        await gated.stop()
+    }
+
     @Test func cleartextHTTP2WithPriorKnowledge() async throws {
         let up = try await Upstream()
         let gh = try await Harness.start(routes: [route("app", upstream: up.target)], server: { $0.http2.cleartext = true })

@@ -1,4 +1,5 @@
 import Foundation
+import GatehouseAuth
 import GatehouseCore
 import NIOCore
 import Testing
@@ -113,6 +114,42 @@ import Testing
             try await Task.sleep(for: .milliseconds(20))
         }
         #expect(gh.log.accessLines().contains { ($0["error"] as? String) == "tunnel_identity_expired" }, "\(gh.log.accessLines())")
+        await gh.stop()
+        await keys.stop()
+    }
+
+    /// A tunnel opened with a browser session closes when that session ends.
+    @Test func tunnelClosesWhenTheSessionEnds() async throws {
+        let server = try PythonService("scripts/ws/ws_tool.py", arguments: ["serve"])
+        defer { server.stop() }
+        let wsPort = try #require(server.json["port"] as? Int)
+        let keys = try await KeyServer(jwks: #"{"keys":[]}"#)
+        keys.setKeys(Minter.jwks([Minter(kid: "k1", issuer: keys.issuer)]))
+        let secret = [UInt8](repeating: 9, count: 32)
+        let gh = try await Harness.start(
+            routes: [
+                RouteConfig(
+                    id: "ws", pathPrefix: "/ws", upstream: UpstreamTarget(scheme: .http, host: "127.0.0.1", port: wsPort),
+                    auth: .session, websocket: true)
+            ],
+            providers: [ProviderConfig(id: "corp", issuer: keys.issuer, clientID: "gatehouse")],
+            session: SessionConfig(secrets: [secret], secure: false))
+        let now = Int64(Date().timeIntervalSince1970)
+        let record = SessionRecord(
+            providerID: "corp", sessionID: "ws", claims: ["sub": .string("carol")], createdAt: now - 60, expiresAt: now + 2,
+            accessTokenExpiresAt: now + 3600)
+        let sealed = try #require(CookieSealer(secrets: [secret]).seal(record.encoded(), purpose: .session))
+        let raw = try RawClient(port: gh.port, timeoutSeconds: 15)
+        let started = Date()
+        raw.send(
+            "GET /ws/x HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
+                + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nCookie: _gatehouse=\(sealed)\r\n\r\n")
+        let (text, closed) = raw.readToClose()
+        #expect(text.hasPrefix("HTTP/1.1 101 Switching Protocols\r\n"), "\(text)")
+        #expect(text.contains("[\"X-Forwarded-User\", \"carol\"]"))  // the upstream's first message: its handshake headers
+        #expect(closed)
+        let elapsed = Date().timeIntervalSince(started)
+        #expect(elapsed > 0.5 && elapsed < 10, "closed after \(elapsed) s")
         await gh.stop()
         await keys.stop()
     }

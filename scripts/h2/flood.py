@@ -25,7 +25,7 @@ with one sendall each. Every loop stops at --count, after --seconds (default 10)
 closes the connection or sends GOAWAY.
 Between batches the socket is read without blocking (--drain); ping and settings default to --no-drain, the
 classic "never read the ACKs" flood, where a closed connection is noticed on send (EPIPE/ECONNRESET). After
-the loop the connection is read for up to 2 s more (until it closes or stays quiet for 0.5 s) to collect
+the loop the connection is read for up to 4 x --settle s more (until it closes or stays quiet for --settle s, default 0.5) to collect
 GOAWAY and ACKs. Without --tls the connection is h2c with prior knowledge; with --tls, ALPN offers only "h2".
 
 Prints one JSON line:
@@ -339,6 +339,8 @@ def main():
     parser.add_argument("--batch", type=int, help="units written per sendall")
     parser.add_argument("--authority", help=":authority (default HOST:PORT); its host is also the TLS SNI")
     parser.add_argument("--path", default="/")
+    parser.add_argument("--settle", type=float, default=0.5,
+                        help="after the flood, read until this many seconds pass without a frame (at most 4x)")
     parser.add_argument("--drain", action=argparse.BooleanOptionalAction, default=None,
                         help="read between batches (default: yes, except for ping and settings)")
     args = parser.parse_args()
@@ -382,9 +384,10 @@ def main():
                 conn.poll()
     elapsed = time.monotonic() - start
 
-    # Collect GOAWAY/ACKs still on their way: until closed, 0.5 s of quiet, or 2 s.
-    end, quiet_since = time.monotonic() + 2, time.monotonic()
-    while not conn.closed and time.monotonic() < end and time.monotonic() - quiet_since < 0.5:
+    # Collect GOAWAY/ACKs still on their way: until closed, --settle seconds of quiet, or 4 x --settle. A busy
+    # server may still be working through the batch when the last frame is sent.
+    end, quiet_since = time.monotonic() + 4 * args.settle, time.monotonic()
+    while not conn.closed and time.monotonic() < end and time.monotonic() - quiet_since < args.settle:
         if conn.wait(0.1):
             quiet_since = time.monotonic()
     conn.sock.close()

@@ -13,7 +13,7 @@
         fragmented text message (3 fragments), checks each echo byte for byte, closes, and prints ONE JSON line:
         {"ok": true, "upgrade_headers": [[name, value], ...], "echoes": 3}
         or, when the handshake is refused: {"ok": false, "status": 401, "body": "..."}; exit status 0 in both
-        cases (1 only for unexpected errors: a wrong echo, a timeout).
+        cases, and for unexpected errors (a wrong echo, a timeout), reported as {"ok": false, "error": ...}.
 """
 
 from __future__ import annotations
@@ -93,9 +93,9 @@ def main() -> int:
         return 0
     try:
         return asyncio.run(client(args.url, args.header, args.timeout))
-    except Exception as exc:  # report, do not hang
+    except Exception as exc:  # report (the caller checks "ok"), do not hang
         print(json.dumps({"ok": False, "error": f"{type(exc).__name__}: {exc}"}))
-        return 1
+        return 0
 
 
 if __name__ == "__main__":
