@@ -173,11 +173,13 @@ extension GatehouseServer {
             mode: .server, connectionConfiguration: connection, streamConfiguration: stream, streamDelegate: streams
         ) { streamChannel in
             streamChannel.eventLoop.makeCompletedFuture {
+                // A stream's head arrives with the stream itself and the connection has its own idle timer, so
+                // the per-connection timeout handler is not added: left outside the pipeline it never arms a
+                // timer (two timers per stream were measurable under load).
                 let timeouts = ConnectionTimeoutHandler(
                     requestHeader: TimeAmount(server.requestHeaderTimeout), idle: TimeAmount(server.idleTimeout))
                 let s = streamChannel.pipeline.syncOperations
                 try s.addHandler(HTTP2FramePayloadToHTTP1ServerCodec())
-                try s.addHandler(timeouts)
                 try s.addHandler(ProxyHandler(runtime: runtime, timeouts: timeouts, scheme: scheme))
             }
         }
