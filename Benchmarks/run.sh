@@ -226,11 +226,14 @@ http {
 }
 EOF
 
-cat >"$WORK/nginx-proxy/nginx.conf" <<EOF
+# The proxying nginx (nginx-proxy, nginx-tls): 2 workers and a keep-alive pool to the upstream; only the listen
+# line (and the TLS lines) differ.
+proxy_nginx_conf() { # name, listen parameters, extra server lines
+cat <<EOF
 $USER_LINE
 worker_processes 2;
-pid $WORK/nginx-proxy/nginx.pid;
-error_log $WORK/nginx-proxy/error.log warn;
+pid $WORK/$1/nginx.pid;
+error_log $WORK/$1/error.log warn;
 events { worker_connections 8192; }
 http {
   access_log off;
@@ -243,7 +246,8 @@ http {
     keepalive_timeout 300s;
   }
   server {
-    listen 127.0.0.1:$NP_PORT backlog=4096;
+    listen $2 backlog=4096;
+$3
     location / {
       proxy_pass http://backend;
       proxy_http_version 1.1;
@@ -252,6 +256,8 @@ http {
   }
 }
 EOF
+}
+proxy_nginx_conf nginx-proxy "127.0.0.1:$NP_PORT" "" >"$WORK/nginx-proxy/nginx.conf"
 
 # A throw-away certificate for 127.0.0.1 (EC P-256, self-signed, 2 days), the same for nginx-tls and gatehouse.
 TLS_CERT=$WORK/tls/cert.pem
@@ -264,35 +270,9 @@ meta tls_cert "self-signed EC P-256 (prime256v1) certificate for IP:127.0.0.1 ma
 # nginx-tls: nginx-proxy's settings (2 workers, the same keep-alive pool to the same upstream) behind a TLS
 # listener offering HTTP/2 and HTTP/1.1 by ALPN (nginx 1.22 syntax: "listen ... ssl http2"), TLS 1.2 minimum
 # like gatehouse's default. keepalive_requests also bounds the requests of an HTTP/2 connection (nginx >= 1.19.7).
-cat >"$WORK/nginx-tls/nginx.conf" <<EOF
-$USER_LINE
-worker_processes 2;
-pid $WORK/nginx-tls/nginx.pid;
-error_log $WORK/nginx-tls/error.log warn;
-events { worker_connections 8192; }
-http {
-  access_log off;
-  keepalive_requests 100000000;
-  keepalive_timeout 300s;
-  upstream backend {
-    server 127.0.0.1:$UP_PORT;
-    keepalive 64;
-    keepalive_requests 100000000;
-    keepalive_timeout 300s;
-  }
-  server {
-    listen 127.0.0.1:$NT_PORT ssl http2 backlog=4096;
-    ssl_certificate $TLS_CERT;
+proxy_nginx_conf nginx-tls "127.0.0.1:$NT_PORT ssl http2" "    ssl_certificate $TLS_CERT;
     ssl_certificate_key $TLS_KEY;
-    ssl_protocols TLSv1.2 TLSv1.3;
-    location / {
-      proxy_pass http://backend;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-    }
-  }
-}
-EOF
+    ssl_protocols TLSv1.2 TLSv1.3;" >"$WORK/nginx-tls/nginx.conf"
 
 gatehouse_config() { # listen-port admin-port tls-port
 cat <<EOF

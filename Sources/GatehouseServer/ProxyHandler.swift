@@ -410,47 +410,65 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
         _ e: Exchange, head: HTTPRequestHead, fields: HeaderFields, outcome: RequestValidation.Outcome,
         route: RouteConfig, context: ChannelHandlerContext
     ) {
+        if route.auth == .none {
+            // Nothing to authenticate: no continuation to allocate on this path.
+            authorizeAndForward(e, auth: AuthResult(), head: head, fields: fields, outcome: outcome, route: route, context: context)
+            return
+        }
         authenticate(
             e, fields: fields, query: outcome.target.query, requestTarget: head.uri, method: head.method.rawValue,
             auth: route.auth, providers: route.providers, forwardAuth: false, context: context, afterRefresh: false
         ) { [self] result in
-            guard let context = self.context else { return }
-            let auth: AuthResult
-            switch result {
-            case .success(let a): auth = a
-            case .failure(let failure):
-                self.respondLocally(failure.error, exchange: e, context: context, forceClose: e.hasBody, cookies: failure.cookies)
-                return
-            }
-            // 6. authorize
-            let permit: Permit
-            switch AccessPolicy.decide(route: route, identity: auth.identity) {
-            case .permit(let p): permit = p
-            case .deny(let error):
-                e.user = auth.identity?.user
-                self.respondLocally(error, exchange: e, context: context, forceClose: e.hasBody, cookies: auth.cookies)
-                return
-            }
-            e.user = permit.identity?.user
-            e.identityExpiry = permit.identity?.expiresAt
-            e.responseCookies = auth.cookies
-            // 7. upstream request (requires the permit)
-            let upstreamHead = self.buildUpstreamHead(
-                head, fields: fields, outcome: outcome, route: route, permit: permit, requestID: e.requestID,
-                sessionAccessToken: auth.sessionAccessToken, upgrade: e.upgrade)
-            e.target = route.upstream
-            e.upstreamDescription = "\(route.upstream.host):\(route.upstream.port)"
-            e.upstreamHead = upstreamHead
-            if outcome.expectContinue {
-                // Gatehouse answers 100-continue itself once the request passed every check (as nginx does);
-                // the upstream never sees Expect.
-                context.writeAndFlush(
-                    self.wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .continue))), promise: nil)
-            }
-            // 8. forward (a request with a body may stall: watch it)
-            if !e.requestComplete && e.hasBody { self.armActivity(e, context: context) }
-            self.acquireUpstream(for: e, context: context)
+            guard let context = self.context, let auth = self.authenticated(result, e, context: context) else { return }
+            self.authorizeAndForward(e, auth: auth, head: head, fields: fields, outcome: outcome, route: route, context: context)
         }
+    }
+
+    /// The authentication result, or nil once its failure has been answered.
+    private func authenticated(
+        _ result: Result<AuthResult, AuthFailure>, _ e: Exchange, context: ChannelHandlerContext
+    ) -> AuthResult? {
+        switch result {
+        case .success(let auth): return auth
+        case .failure(let failure):
+            respondLocally(failure.error, exchange: e, context: context, forceClose: e.hasBody, cookies: failure.cookies)
+            return nil
+        }
+    }
+
+    /// Phases 6-8 for an authenticated (or `auth: none`) request.
+    private func authorizeAndForward(
+        _ e: Exchange, auth: AuthResult, head: HTTPRequestHead, fields: HeaderFields,
+        outcome: RequestValidation.Outcome, route: RouteConfig, context: ChannelHandlerContext
+    ) {
+        // 6. authorize
+        let permit: Permit
+        switch AccessPolicy.decide(route: route, identity: auth.identity) {
+        case .permit(let p): permit = p
+        case .deny(let error):
+            e.user = auth.identity?.user
+            respondLocally(error, exchange: e, context: context, forceClose: e.hasBody, cookies: auth.cookies)
+            return
+        }
+        e.user = permit.identity?.user
+        e.identityExpiry = permit.identity?.expiresAt
+        e.responseCookies = auth.cookies
+        // 7. upstream request (requires the permit)
+        let upstreamHead = buildUpstreamHead(
+            head, fields: fields, outcome: outcome, route: route, permit: permit, requestID: e.requestID,
+            sessionAccessToken: auth.sessionAccessToken, upgrade: e.upgrade)
+        e.target = route.upstream
+        e.upstreamDescription = "\(route.upstream.host):\(route.upstream.port)"
+        e.upstreamHead = upstreamHead
+        if outcome.expectContinue {
+            // Gatehouse answers 100-continue itself once the request passed every check (as nginx does);
+            // the upstream never sees Expect.
+            context.writeAndFlush(
+                wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .continue))), promise: nil)
+        }
+        // 8. forward (a request with a body may stall: watch it)
+        if !e.requestComplete && e.hasBody { armActivity(e, context: context) }
+        acquireUpstream(for: e, context: context)
     }
 
     // MARK: login endpoints
@@ -494,26 +512,21 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
                 e, fields: fields, query: nil, requestTarget: head.uri, method: method, auth: .session, providers: nil,
                 forwardAuth: true, context: context, afterRefresh: false
             ) { [self] result in
-                guard let context = self.context else { return }
-                switch result {
-                case .failure(let failure):
-                    self.respondLocally(failure.error, exchange: e, context: context, forceClose: e.hasBody, cookies: failure.cookies)
-                case .success(let auth):
-                    guard let identity = auth.identity else {
-                        self.respondLocally(.noCredentials, exchange: e, context: context, forceClose: e.hasBody)
-                        return
-                    }
-                    e.user = identity.user
-                    let body = JSONValue.object([
-                        "provider": .string(identity.providerID), "user": identity.user.map(JSONValue.string) ?? .null,
-                        "email": identity.email.map(JSONValue.string) ?? .null,
-                        "groups": .array(identity.groups.map(JSONValue.string)),
-                        "preferred_username": identity.preferredUsername.map(JSONValue.string) ?? .null,
-                    ]).serialized + "\n"
-                    self.send(
-                        HTTPErrorResponse(status: 200, headers: [("Cache-Control", "no-store")], body: body, closeConnection: false, contentType: "application/json"),
-                        exchange: e, context: context, forceClose: e.hasBody, cookies: auth.cookies)
+                guard let context = self.context, let auth = self.authenticated(result, e, context: context) else { return }
+                guard let identity = auth.identity else {
+                    self.respondLocally(.noCredentials, exchange: e, context: context, forceClose: e.hasBody)
+                    return
                 }
+                e.user = identity.user
+                let body = JSONValue.object([
+                    "provider": .string(identity.providerID), "user": identity.user.map(JSONValue.string) ?? .null,
+                    "email": identity.email.map(JSONValue.string) ?? .null,
+                    "groups": .array(identity.groups.map(JSONValue.string)),
+                    "preferred_username": identity.preferredUsername.map(JSONValue.string) ?? .null,
+                ]).serialized + "\n"
+                self.send(
+                    HTTPErrorResponse(status: 200, headers: [("Cache-Control", "no-store")], body: body, closeConnection: false, contentType: "application/json"),
+                    exchange: e, context: context, forceClose: e.hasBody, cookies: auth.cookies)
             }
         case .auth:
             forwardAuth(e, head: head, fields: fields, outcome: outcome, context: context)
@@ -604,14 +617,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
             e, fields: fields, query: nil, requestTarget: target, method: "GET", auth: route.auth == .jwt ? .jwt : .session,
             providers: route.providers, forwardAuth: true, context: context, afterRefresh: false
         ) { [self] result in
-            guard let context = self.context else { return }
-            let auth: AuthResult
-            switch result {
-            case .success(let a): auth = a
-            case .failure(let failure):
-                self.respondLocally(failure.error, exchange: e, context: context, forceClose: e.hasBody, cookies: failure.cookies)
-                return
-            }
+            guard let context = self.context, let auth = self.authenticated(result, e, context: context) else { return }
             var decision = AccessPolicy.decide(route: route.auth == .none ? RouteConfig(id: route.id, upstream: route.upstream, auth: .session) : route, identity: auth.identity)
             if case .permit = decision, !extra.isEmpty {
                 decision = AccessPolicy.decide(
