@@ -19,20 +19,21 @@ public enum BearerCredentials {
         guard let value else { return nil }
         guard value.utf8.count <= maxTokenBytes + 16 else { throw .invalidToken("token too large") }
         // Byte-level parse of `Bearer <token>` (RFC 6750 §2.1): scheme case-insensitive, then spaces, then one
-        // b64token, then nothing but optional whitespace.
+        // b64token, then nothing but optional whitespace. No allocation besides the token itself.
         enum Parsed { case token(String), otherScheme, malformed, tooLarge }
         var copy = value
         let parsed: Parsed = copy.withUTF8 { buf in
             var i = 0
             while i < buf.count, buf[i] == 0x20 || buf[i] == 0x09 { i += 1 }
-            let scheme: [UInt8] = Array("bearer".utf8)
-            guard buf.count - i > scheme.count else { return .otherScheme }
-            for (k, c) in scheme.enumerated() {
-                let b = buf[i + k]
-                if (b >= 0x41 && b <= 0x5A ? b + 32 : b) != c { return .otherScheme }
-            }
-            i += scheme.count
-            guard buf[i] == 0x20 else { return .otherScheme }  // "Bearerx ..." is another scheme
+            // "bearer" followed by a space, compared case-insensitively (| 0x20 folds ASCII letters only; the
+            // space is compared exactly).
+            guard buf.count - i > 6,
+                buf[i] | 0x20 == UInt8(ascii: "b"), buf[i + 1] | 0x20 == UInt8(ascii: "e"),
+                buf[i + 2] | 0x20 == UInt8(ascii: "a"), buf[i + 3] | 0x20 == UInt8(ascii: "r"),
+                buf[i + 4] | 0x20 == UInt8(ascii: "e"), buf[i + 5] | 0x20 == UInt8(ascii: "r"),
+                buf[i + 6] == 0x20  // "Bearerx ..." is another scheme
+            else { return .otherScheme }
+            i += 6
             while i < buf.count, buf[i] == 0x20 { i += 1 }
             let start = i
             while i < buf.count, isB64TokenByte(buf[i]) { i += 1 }
@@ -51,21 +52,35 @@ public enum BearerCredentials {
         }
     }
 
-    static func isB64TokenByte(_ b: UInt8) -> Bool {
-        switch b {
-        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
-            UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"),
-            UInt8(ascii: "~"), UInt8(ascii: "+"), UInt8(ascii: "/"), UInt8(ascii: "="):
-            return true
-        default:
-            return false
-        }
+    /// b64token bytes (RFC 6750 §2.1): ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" / "=", as two 64-bit
+    /// masks (one test per byte on the hot path instead of a chain of range comparisons).
+    public static func isB64TokenByte(_ b: UInt8) -> Bool {
+        let low: UInt64 = 0x23ff_e800_0000_0000  // + - . / 0-9 =
+        let high: UInt64 = 0x47ff_fffe_87ff_fffe  // A-Z _ a-z ~
+        if b < 64 { return low >> UInt64(b) & 1 == 1 }
+        if b < 128 { return high >> UInt64(b - 64) & 1 == 1 }
+        return false
     }
 
+    /// `bytes` equals the lower-case ASCII `expected` once ASCII letters are folded to lower case.
+    static func equalsFolded(_ bytes: Substring.UTF8View, _ expected: StaticString) -> Bool {
+        guard bytes.count == expected.utf8CodeUnitCount else { return false }
+        let e = UnsafeBufferPointer(start: expected.utf8Start, count: expected.utf8CodeUnitCount)
+        return zip(bytes, e).allSatisfy { a, b in (a >= 0x41 && a <= 0x5A ? a + 32 : a) == b }
+    }
+
+    /// True when a parameter of the query is named `access_token` (case-insensitively, `_` possibly written
+    /// `%5F`). Scans the bytes in place: no split, no lowercased copies.
     static func queryHasAccessToken(_ query: String) -> Bool {
-        for pair in query.split(separator: "&") {
-            let name = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
-            if name.lowercased() == "access_token" || name.lowercased() == "access%5ftoken" { return true }
+        var start = query.utf8.startIndex
+        let utf8 = query.utf8
+        while start <= utf8.endIndex {
+            let end = utf8[start...].firstIndex(of: UInt8(ascii: "&")) ?? utf8.endIndex
+            let nameEnd = utf8[start..<end].firstIndex(of: UInt8(ascii: "=")) ?? end
+            let name = utf8[start..<nameEnd]
+            if equalsFolded(name, "access_token") || equalsFolded(name, "access%5ftoken") { return true }
+            if end == utf8.endIndex { break }
+            start = utf8.index(after: end)
         }
         return false
     }
@@ -99,7 +114,7 @@ extension HeaderRules {
             let values = identity.values(for: header.claim)
             guard !values.isEmpty else { continue }
             let joined = values.joined(separator: ",")
-            if joined.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) {
+            if joined.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }) {
                 dropped.append(header.name)
                 continue
             }

@@ -76,10 +76,13 @@ public struct HeaderRules: Sendable {
         public var upstreamHost: String
         public var preserveHost: Bool
         public var requestID: String
+        /// The client's `Authorization` header stays here (an authenticated route without `pass_access_token`).
+        public var dropAuthorization: Bool
         public init(
             peer: IPAddress?, peerTrusted: Bool, scheme: String, rawHost: String?, upstreamHost: String,
-            preserveHost: Bool, requestID: String, peerText: String? = nil
+            preserveHost: Bool, requestID: String, peerText: String? = nil, dropAuthorization: Bool = false
         ) {
+            self.dropAuthorization = dropAuthorization
             self.peerTextStorage = peerText
             self.peer = peer
             self.peerTrusted = peerTrusted
@@ -111,6 +114,7 @@ public struct HeaderRules: Sendable {
         var forwardedHost: String?
         for (name, value) in client {
             let n = HeaderRules.normalise(name)
+            if context.dropAuthorization, n.utf8.count == 13, n == "authorization" { continue }
             // Ordinary headers (the vast majority) cost one dictionary miss and three prefix checks.
             if HeaderRules.special[n] == nil, !nominated.contains(n), !n.hasPrefix("x-"), !n.hasPrefix("proxy-"),
                 !managedIdentityNames.contains(n)

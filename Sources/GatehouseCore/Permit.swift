@@ -56,6 +56,7 @@ public enum AccessPolicy {
         if !allow.scopes.isEmpty, !allow.scopes.allSatisfy(identity.scopes.contains) {
             return .forbidden(reason: "missing required scope", insufficientScope: true)
         }
+        if allow.claims.isEmpty { return nil }
         for (path, required) in allow.claims.sorted(by: { $0.key < $1.key }) {
             guard let value = identity.claims.lookup(path: path) else {
                 return .forbidden(reason: "required claim missing", insufficientScope: false)

@@ -69,7 +69,30 @@ public enum RequestValidation {
     /// (A contiguous byte loop: header values such as bearer tokens are hundreds of bytes long.)
     public static func isValidFieldValue(_ s: String) -> Bool {
         var s = s
-        return s.withUTF8 { buf in buf.allSatisfy { b in b == 0x09 || (b >= 0x20 && b != 0x7f) } }
+        return s.withUTF8 { buf in
+            var i = 0
+            // Eight bytes at a time: a word passes when none of its bytes is below 0x20 or equal to 0x7F (the
+            // exact "has less than" and "has zero byte" word tests); a word that fails, e.g. for a tab, and
+            // the tail are checked byte by byte. Long values (bearer tokens, cookies) cost an eighth of the loop.
+            if let base = UnsafeRawPointer(buf.baseAddress) {
+                let ones: UInt64 = 0x0101_0101_0101_0101
+                let highs: UInt64 = 0x8080_8080_8080_8080
+                while i + 8 <= buf.count {
+                    let w = base.loadUnaligned(fromByteOffset: i, as: UInt64.self)
+                    let below = (w &- ones &* 0x20) & ~w & highs
+                    let x = w ^ (ones &* 0x7F)
+                    let del = (x &- ones) & ~x & highs
+                    if below | del != 0 { break }
+                    i += 8
+                }
+            }
+            while i < buf.count {
+                let b = buf[i]
+                guard b == 0x09 || (b >= 0x20 && b != 0x7f) else { return false }
+                i += 1
+            }
+            return true
+        }
     }
 
     public static func validate(

@@ -302,55 +302,86 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
         var cookies: [String] = []
     }
 
+    /// What authentication decided without waiting, or what it must wait for.
+    private enum AuthStep {
+        case decided(Result<AuthResult, AuthFailure>)
+        /// A token with an unknown `kid`: the provider's key set is refreshed (single flight), then the token
+        /// is checked once more.
+        case refreshKeys(providerID: String)
+        /// A session whose access token expired: refreshed (single flight) before the request goes on.
+        case refreshSession(BrowserLogin, SessionRecord, cookies: [(name: String, value: String)])
+    }
+
     /// Phase 5, authenticate: a bearer JWT (jwt and session routes), else the session cookie (session routes).
-    /// Calls `done` exactly once, synchronously unless keys or a session must be refreshed first (single
-    /// flight); an asynchronous completion is dropped when the exchange is gone. `forwardAuth` answers a
+    /// Synchronous: a cached token, a signature check or a valid session cookie decide at once (no closure,
+    /// no allocation for the continuation); only a key or session refresh has to wait.
+    private func authenticateNow(
+        fields: HeaderFields, query: String?, requestTarget: String, method: String, auth: AuthMode,
+        providers: [String]?, forwardAuth: Bool, context: ChannelHandlerContext, afterRefresh: Bool
+    ) -> AuthStep {
+        if auth == .none { return .decided(.success(AuthResult())) }
+        let token: String?
+        do {
+            token = try BearerCredentials.extract(headers: fields, query: query)
+        } catch {
+            return .decided(.failure(AuthFailure(error: error)))
+        }
+        guard let token else {
+            guard auth == .session, let login = runtime.browserLogin else {
+                return .decided(.failure(AuthFailure(error: .noCredentials)))
+            }
+            return sessionStep(
+                login: login, fields: fields, requestTarget: requestTarget, method: method, providers: providers,
+                forwardAuth: forwardAuth, context: context)
+        }
+        guard let authenticator = runtime.authenticator, let cache = runtime.tokenCaches.value(for: context.eventLoop)
+        else {
+            return .decided(.failure(AuthFailure(error: .keysUnavailable)))
+        }
+        switch authenticator.authenticate(token: token, allowed: providers, cache: cache, now: epochSeconds()) {
+        case .verified(let verified, _):
+            return .decided(.success(AuthResult(identity: verified, bearerToken: token)))
+        case .rejected(let why):
+            return .decided(.failure(AuthFailure(error: .invalidToken(why))))
+        case .keysUnavailable:
+            return .decided(.failure(AuthFailure(error: .keysUnavailable)))
+        case .unknownKeyID(let providerID):
+            if afterRefresh { return .decided(.failure(AuthFailure(error: .invalidToken("unknown key id")))) }
+            return .refreshKeys(providerID: providerID)
+        }
+    }
+
+    /// Authenticates and calls `done` exactly once: synchronously when `authenticateNow` decides, else after the
+    /// refresh; an asynchronous completion is dropped when the exchange is gone. `forwardAuth` answers a
     /// missing session with 401 instead of a login redirect.
     private func authenticate(
         _ e: Exchange, fields: HeaderFields, query: String?, requestTarget: String, method: String, auth: AuthMode,
         providers: [String]?, forwardAuth: Bool, context: ChannelHandlerContext, afterRefresh: Bool,
         done: @escaping (Result<AuthResult, AuthFailure>) -> Void
     ) {
-        if auth == .none {
-            done(.success(AuthResult()))
-            return
-        }
-        let token: String?
-        do {
-            token = try BearerCredentials.extract(headers: fields, query: query)
-        } catch {
-            done(.failure(AuthFailure(error: error)))
-            return
-        }
-        guard let token else {
-            guard auth == .session, let login = runtime.browserLogin else {
-                done(.failure(AuthFailure(error: .noCredentials)))
-                return
-            }
-            authenticateSession(
-                e, login: login, fields: fields, requestTarget: requestTarget, method: method, providers: providers,
-                forwardAuth: forwardAuth, context: context, done: done)
-            return
-        }
-        guard let authenticator = runtime.authenticator, let cache = runtime.tokenCaches.value(for: context.eventLoop)
-        else {
-            done(.failure(AuthFailure(error: .keysUnavailable)))
-            return
-        }
-        switch authenticator.authenticate(token: token, allowed: providers, cache: cache, now: epochSeconds()) {
-        case .verified(let verified, _):
-            done(.success(AuthResult(identity: verified, bearerToken: token)))
-        case .rejected(let why):
-            done(.failure(AuthFailure(error: .invalidToken(why))))
-        case .keysUnavailable:
-            done(.failure(AuthFailure(error: .keysUnavailable)))
-        case .unknownKeyID(let providerID):
-            if afterRefresh {
-                done(.failure(AuthFailure(error: .invalidToken("unknown key id"))))
+        let step = authenticateNow(
+            fields: fields, query: query, requestTarget: requestTarget, method: method, auth: auth,
+            providers: providers, forwardAuth: forwardAuth, context: context, afterRefresh: afterRefresh)
+        resume(
+            step, e, fields: fields, query: query, requestTarget: requestTarget, method: method, auth: auth,
+            providers: providers, forwardAuth: forwardAuth, context: context, done: done)
+    }
+
+    /// Carries out an `AuthStep`: passes a decision on, or waits for the refresh it asks for.
+    private func resume(
+        _ step: AuthStep, _ e: Exchange, fields: HeaderFields, query: String?, requestTarget: String, method: String,
+        auth: AuthMode, providers: [String]?, forwardAuth: Bool, context: ChannelHandlerContext,
+        done: @escaping (Result<AuthResult, AuthFailure>) -> Void
+    ) {
+        switch step {
+        case .decided(let result):
+            done(result)
+        case .refreshKeys(let providerID):
+            guard let store = runtime.authenticator?.store else {
+                done(.failure(AuthFailure(error: .keysUnavailable)))
                 return
             }
             let promise = context.eventLoop.makePromise(of: Bool.self)
-            let store = authenticator.store
             promise.completeWithTask { await store.refreshForUnknownKeyID(providerID: providerID) }
             promise.futureResult.assumeIsolated().whenComplete { [self] _ in
                 guard let current = self.exchange, current === e, let context = self.context else { return }
@@ -358,37 +389,8 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
                     e, fields: fields, query: query, requestTarget: requestTarget, method: method, auth: auth,
                     providers: providers, forwardAuth: forwardAuth, context: context, afterRefresh: true, done: done)
             }
-        }
-    }
-
-    private func authenticateSession(
-        _ e: Exchange, login: BrowserLogin, fields: HeaderFields, requestTarget: String, method: String,
-        providers: [String]?, forwardAuth: Bool, context: ChannelHandlerContext,
-        done: @escaping (Result<AuthResult, AuthFailure>) -> Void
-    ) {
-        let cookies = Cookies.parse(fields)
-        let now = login.now()
-        func loginRequired() -> GatehouseError {
-            if forwardAuth { return .noCredentials }
-            return .loginRequired(
-                loginURL: login.loginURL(returnTo: requestTarget, providers: providers),
-                navigation: RequestKind.isNavigation(method: method, headers: fields))
-        }
-        var state = login.sessionState(cookies: cookies, now: now, cache: runtime.sessionCaches.value(for: context.eventLoop))
-        switch state {
-        case .valid(let record), .refreshDue(let record):
-            // A session from a provider this route does not accept is no session here (a login with the
-            // route's provider replaces it).
-            if let providers, !providers.contains(record.providerID) { state = .none(hadCookie: false) }
-        case .none: break
-        }
-        switch state {
-        case .valid(let record):
-            done(.success(AuthResult(identity: record.identity(mapping: login.mapping(for: record.providerID)), sessionAccessToken: record.accessToken)))
-        case .none(let hadCookie):
-            done(.failure(AuthFailure(error: loginRequired(), cookies: hadCookie ? login.clearingCookies(request: cookies) : [])))
-        case .refreshDue(let record):
-            login.refresh(record, on: context.eventLoop, now: now).assumeIsolated().whenSuccess { [self] outcome in
+        case .refreshSession(let login, let record, let cookies):
+            login.refresh(record, on: context.eventLoop, now: login.now()).assumeIsolated().whenSuccess { [self] outcome in
                 guard let current = self.exchange, current === e else { return }
                 switch outcome {
                 case .refreshed(let updated, let sealed):
@@ -399,9 +401,51 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
                 case .transient:
                     done(.success(AuthResult(identity: record.identity(mapping: login.mapping(for: record.providerID)), sessionAccessToken: record.accessToken)))
                 case .ended:
-                    done(.failure(AuthFailure(error: loginRequired(), cookies: login.clearingCookies(request: cookies))))
+                    let error = self.loginRequired(
+                        login: login, fields: fields, requestTarget: requestTarget, method: method, providers: providers,
+                        forwardAuth: forwardAuth)
+                    done(.failure(AuthFailure(error: error, cookies: login.clearingCookies(request: cookies))))
                 }
             }
+        }
+    }
+
+    /// No session: a navigation goes to the login, anything else gets 401 (forward-auth always 401).
+    private func loginRequired(
+        login: BrowserLogin, fields: HeaderFields, requestTarget: String, method: String, providers: [String]?,
+        forwardAuth: Bool
+    ) -> GatehouseError {
+        if forwardAuth { return .noCredentials }
+        return .loginRequired(
+            loginURL: login.loginURL(returnTo: requestTarget, providers: providers),
+            navigation: RequestKind.isNavigation(method: method, headers: fields))
+    }
+
+    private func sessionStep(
+        login: BrowserLogin, fields: HeaderFields, requestTarget: String, method: String, providers: [String]?,
+        forwardAuth: Bool, context: ChannelHandlerContext
+    ) -> AuthStep {
+        let cookies = Cookies.parse(fields)
+        let now = login.now()
+        var state = login.sessionState(cookies: cookies, now: now, cache: runtime.sessionCaches.value(for: context.eventLoop))
+        switch state {
+        case .valid(let record), .refreshDue(let record):
+            // A session from a provider this route does not accept is no session here (a login with the
+            // route's provider replaces it).
+            if let providers, !providers.contains(record.providerID) { state = .none(hadCookie: false) }
+        case .none: break
+        }
+        switch state {
+        case .valid(let record):
+            return .decided(.success(AuthResult(
+                identity: record.identity(mapping: login.mapping(for: record.providerID)), sessionAccessToken: record.accessToken)))
+        case .none(let hadCookie):
+            let error = loginRequired(
+                login: login, fields: fields, requestTarget: requestTarget, method: method, providers: providers,
+                forwardAuth: forwardAuth)
+            return .decided(.failure(AuthFailure(error: error, cookies: hadCookie ? login.clearingCookies(request: cookies) : [])))
+        case .refreshDue(let record):
+            return .refreshSession(login, record, cookies: cookies)
         }
     }
 
@@ -410,14 +454,18 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
         _ e: Exchange, head: HTTPRequestHead, fields: HeaderFields, outcome: RequestValidation.Outcome,
         route: RouteConfig, context: ChannelHandlerContext
     ) {
-        if route.auth == .none {
-            // Nothing to authenticate: no continuation to allocate on this path.
-            authorizeAndForward(e, auth: AuthResult(), head: head, fields: fields, outcome: outcome, route: route, context: context)
+        let step = authenticateNow(
+            fields: fields, query: outcome.target.query, requestTarget: head.uri, method: head.method.rawValue,
+            auth: route.auth, providers: route.providers, forwardAuth: false, context: context, afterRefresh: false)
+        if case .decided(let result) = step {
+            // The common case (no auth, a cached or freshly verified token, a valid session): no continuation.
+            guard let auth = authenticated(result, e, context: context) else { return }
+            authorizeAndForward(e, auth: auth, head: head, fields: fields, outcome: outcome, route: route, context: context)
             return
         }
-        authenticate(
-            e, fields: fields, query: outcome.target.query, requestTarget: head.uri, method: head.method.rawValue,
-            auth: route.auth, providers: route.providers, forwardAuth: false, context: context, afterRefresh: false
+        resume(
+            step, e, fields: fields, query: outcome.target.query, requestTarget: head.uri, method: head.method.rawValue,
+            auth: route.auth, providers: route.providers, forwardAuth: false, context: context
         ) { [self] result in
             guard let context = self.context, let auth = self.authenticated(result, e, context: context) else { return }
             self.authorizeAndForward(e, auth: auth, head: head, fields: fields, outcome: outcome, route: route, context: context)
@@ -662,10 +710,9 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
             context: .init(
                 peer: peer, peerTrusted: peerTrusted, scheme: scheme, rawHost: outcome.rawHost,
                 upstreamHost: route.upstream.hostHeader, preserveHost: route.preserveHost, requestID: requestID,
-                peerText: peer == nil ? nil : peerText))
+                peerText: peer == nil ? nil : peerText, dropAuthorization: permit.identity != nil && !route.passAccessToken))
         var headers = HTTPHeaders(fields)
         if let identity = permit.identity {
-            if !route.passAccessToken { headers.remove(name: "authorization") }
             if route.passAccessToken, let sessionAccessToken {
                 headers.replaceOrAdd(name: "Authorization", value: "Bearer " + sessionAccessToken)
             }

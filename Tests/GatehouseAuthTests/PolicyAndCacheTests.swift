@@ -92,6 +92,25 @@ import Testing
         #expect(extract([("Authorization", "Bearer a\"b")]).contains("malformed bearer token"))
         #expect(extract([], query: "x=1&access_token=abc").contains("query string"))
         #expect(extract([("Authorization", "Bearer " + String(repeating: "a", count: 17 * 1024))]).contains("too large"))
+        // The scheme: exactly "bearer" (any case) and a space; anything else is another scheme.
+        #expect(extract([("Authorization", "\tBEARER x.y.z  ")]) == "x.y.z")
+        #expect(extract([("Authorization", "Bearer ")]).contains("malformed bearer token"))
+        #expect(extract([("Authorization", "Bearerx abc")]) == "nil")
+        #expect(extract([("Authorization", "Bearer\tabc")]) == "nil")
+        #expect(extract([("Authorization", "Bea")]) == "nil")
+        #expect(extract([("Authorization", "B\u{E9}arer abc")]) == "nil")
+        // Every byte: the b64token alphabet of RFC 6750 §2.1 and nothing else.
+        let alphabet = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~+/=".utf8)
+        for b in 0...255 {
+            #expect(BearerCredentials.isB64TokenByte(UInt8(b)) == alphabet.contains(UInt8(b)), "byte \(b)")
+        }
+        // Query parameters named access_token in any case or with `_` escaped; other names and values pass.
+        #expect(extract([], query: "ACCESS_TOKEN=abc").contains("query string"))
+        #expect(extract([], query: "a=1&Access%5Ftoken=abc").contains("query string"))
+        #expect(extract([], query: "access_token").contains("query string"))
+        #expect(extract([], query: "&&access_token=&") .contains("query string"))
+        #expect(extract([], query: "x=access_token&access_tokens=1&my_access_token=2&") == "nil")
+        #expect(extract([], query: "") == "nil")
     }
 }
 

@@ -103,4 +103,24 @@ import Testing
         #expect(UpstreamTarget.parse("http://x/a/../b") == nil)
         #expect(UpstreamTarget.parse("http://x/a%2Fb") == nil)
     }
+
+    /// The word-at-a-time field-value check agrees with the byte rule (HTAB, SP..0x7E, obs-text 0x80..0xFF) for
+    /// every byte value at every position of a word and in the tail.
+    @Test func fieldValueCheckMatchesTheByteRule() {
+        func reference(_ bytes: [UInt8]) -> Bool { bytes.allSatisfy { $0 == 0x09 || ($0 >= 0x20 && $0 != 0x7F) } }
+        for length in [1, 7, 8, 9, 16, 23] {
+            for position in 0..<length {
+                for b in 0...255 {
+                    var bytes = [UInt8](repeating: UInt8(ascii: "a"), count: length)
+                    bytes[position] = UInt8(b)
+                    let text = String(decoding: bytes, as: UTF8.self)
+                    let expected = reference(Array(text.utf8))
+                    #expect(RequestValidation.isValidFieldValue(text) == expected, "byte \(b) at \(position) of \(length)")
+                }
+            }
+        }
+        #expect(RequestValidation.isValidFieldValue(""))
+        #expect(RequestValidation.isValidFieldValue("a\tb c d e f g h\t"))
+        #expect(!RequestValidation.isValidFieldValue("abcdefgh\tijklmno\r"))
+    }
 }
