@@ -84,6 +84,8 @@ public struct BearerAuthenticator: Sendable {
         {
             return .verified(identity, keyGeneration: 0)
         }
+        // Not a cached token: its syntax is checked before anything else looks at it.
+        guard BearerCredentials.isWellFormed(token) else { return .rejected("malformed bearer token") }
         let ids = allowed ?? store.providers.map(\.id)
         let providers = ids.compactMap { id in
             providersByID[id].map { TokenVerifier.ProviderKeys(config: $0, keys: store.keys(for: id)) }

@@ -1,5 +1,16 @@
 /// Who a verified token (or session) says the caller is. Built only from verified claims.
-public struct Identity: Sendable, Equatable {
+///
+/// A class (immutable, so Sendable): an identity is handed from the token cache through authentication, the
+/// policy and the exchange on every request, and passing one reference costs one retain where a struct of
+/// eight reference-counted fields cost eight.
+public final class Identity: Sendable, Equatable {
+    public static func == (a: Identity, b: Identity) -> Bool {
+        a === b
+            || (a.providerID == b.providerID && a.user == b.user && a.email == b.email && a.groups == b.groups
+                && a.preferredUsername == b.preferredUsername && a.scopes == b.scopes && a.claims == b.claims
+                && a.expiresAt == b.expiresAt)
+    }
+
     public let providerID: String
     public let user: String?
     public let email: String?

@@ -236,7 +236,8 @@ public final class GatehouseServer: Sendable {
         limits.maxHeaderFieldSize = server.maxHeaderBytes
         limits.maxHeaderFieldCount = 1000
         try sync.configureHTTPServerPipeline(
-            withPipeliningAssistance: true, withServerUpgrade: nil, withErrorHandling: false,
+            // Pipelining is handled by ProxyHandler (it stops reading only when a request is actually pipelined).
+            withPipeliningAssistance: false, withServerUpgrade: nil, withErrorHandling: false,
             withOutboundHeaderValidation: true, withEncoderConfiguration: .init(),
             withDecoderLimitConfiguration: limits)
         let isTLS = (try? channel.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self)) != nil
@@ -257,7 +258,7 @@ public final class GatehouseServer: Sendable {
             return s.listeners + s.tlsListeners
         }
         for listener in listeners { try? await listener.close() }
-        // 2. ask every open connection to finish its exchange and close (HTTPServerPipelineHandler does this on
+        // 2. ask every open connection to finish its exchange and close (ProxyHandler does this on
         //    ChannelShouldQuiesceEvent: idle ones close now, busy ones after their response)
         let loop = group.next()
         let promise = loop.makePromise(of: Void.self)

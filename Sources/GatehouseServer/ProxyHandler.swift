@@ -14,9 +14,12 @@ import Glibc
 /// the upstream request) on each request head and then streams the exchange between the client and a pooled
 /// upstream connection on the same event loop, with backpressure both ways.
 ///
-/// Requests are handled one at a time (`HTTPServerPipelineHandler` queues pipelined ones). Reads from the
-/// client are held while the upstream is not writable or not yet connected; reads from the upstream are held
-/// while the client is not writable. Nothing buffers a whole body.
+/// Requests are handled one at a time: a pipelined request that arrives while one is in flight is queued here
+/// and reads from the client stop until it is served (unlike `HTTPServerPipelineHandler`, which stops reading
+/// after every request and so costs two epoll_ctl calls per keep-alive request; a client that does not pipeline,
+/// nearly every client, is never throttled). Reads from the client are held while the upstream is not writable
+/// or not yet connected; reads from the upstream are held while the client is not writable. Nothing buffers a
+/// whole body.
 final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundIn = HTTPServerResponsePart
@@ -93,6 +96,12 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
     private var pendingRead = false
     /// Set once the connection must not carry further requests.
     private var closing = false
+    /// Parts of pipelined requests that arrived while an exchange was in flight, served in order after it. Bounded
+    /// by what one read cycle delivers: reading stops while anything waits here.
+    private var pipelined: CircularBuffer<HTTPServerRequestPart> = CircularBuffer(initialCapacity: 0)
+    /// A decoder error that followed pipelined requests, handled once they are served.
+    private var pipelinedError: Error?
+    private var draining = false
 
     /// `http` or `https`: how the client reached this listener (X-Forwarded-Proto, the login's redirect URI).
     let scheme: String
@@ -121,7 +130,17 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
     // MARK: client -> proxy
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch unwrapInboundIn(data) {
+        let part = unwrapInboundIn(data)
+        if !pipelined.isEmpty || (exchange != nil && part.isHead) {
+            // The next request, while this one is in flight: it waits (none once the connection is closing).
+            if !closing { pipelined.append(part) }
+            return
+        }
+        dispatch(part, context: context)
+    }
+
+    private func dispatch(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) {
+        switch part {
         case .head(let head):
             timeouts.headReceived()
             receivedHead(head, context: context)
@@ -138,6 +157,11 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
     }
 
     func read(context: ChannelHandlerContext) {
+        // A pipelined request waits: nothing more is read until it has been served.
+        if !pipelined.isEmpty || pipelinedError != nil {
+            pendingRead = true
+            return
+        }
         // While a request body is being forwarded, read from the client only when the upstream can take more.
         if let e = exchange, !e.requestComplete, !e.answeredLocally {
             guard let upstream = e.upstream, upstream.isWritable else {
@@ -151,7 +175,31 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
     private func resumeClientReads() {
         guard pendingRead, let context else { return }
         pendingRead = false
-        context.read()
+        read(context: context)  // re-checks what held the read
+    }
+
+    /// Serves queued pipelined parts once the exchange before them is done, in order, until the next request is
+    /// in flight; then the deferred decoder error, if any; then reading resumes. Not re-entered: a queued
+    /// request answered at once is followed by the next one from this loop, not from a nested call.
+    private func servePipelined(context: ChannelHandlerContext) {
+        guard !draining else { return }
+        draining = true
+        defer { draining = false }
+        while let next = pipelined.first {
+            if closing {
+                pipelined.removeAll()
+                return
+            }
+            if next.isHead && exchange != nil { return }
+            pipelined.removeFirst()
+            dispatch(next, context: context)
+        }
+        if let error = pipelinedError, exchange == nil {
+            pipelinedError = nil
+            handleError(error, context: context)
+            return
+        }
+        resumeClientReads()
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
@@ -178,6 +226,15 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
+        // A parse error after a complete request (pipelined garbage): the request before it is answered first.
+        if error is HTTPParserError, !pipelined.isEmpty || (exchange?.requestComplete ?? false) {
+            if pipelinedError == nil { pipelinedError = error }
+            return
+        }
+        handleError(error, context: context)
+    }
+
+    private func handleError(_ error: Error, context: ChannelHandlerContext) {
         // Already answered and closing (e.g. the EOF after a 408 mid-body): nothing more to say.
         if closing {
             context.close(promise: nil)
@@ -209,6 +266,15 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is ChannelShouldQuiesceEvent {
+            // Graceful shutdown: an idle connection closes now; a busy one after its response, which says
+            // `Connection: close`. Queued pipelined requests are not served (the client may retry them).
+            closing = true
+            pipelined.removeAll()
+            pipelinedError = nil
+            if exchange == nil { context.close(promise: nil) }
+            return
+        }
         context.fireUserInboundEventTriggered(event)
     }
 
@@ -705,32 +771,37 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
         if let login = runtime.browserLogin, clientFields.contains(where: { $0.name.utf8.count == 6 && $0.name.lowercased() == "cookie" }) {
             clientFields = Cookies.removing(login.names.isOwn, from: clientFields)  // Gatehouse's cookies stay here
         }
-        let fields = runtime.headerRules.upstreamRequestHeaders(
+        // One list, turned into HTTPHeaders once: the client's headers as rewritten, then what Gatehouse adds.
+        // The client's Authorization stays here on authenticated routes unless the route passes the very token
+        // it authenticated with (a session's access token replaces it).
+        let passesSessionToken = route.passAccessToken && sessionAccessToken != nil
+        var fields = runtime.headerRules.upstreamRequestHeaders(
             from: clientFields,
             context: .init(
                 peer: peer, peerTrusted: peerTrusted, scheme: scheme, rawHost: outcome.rawHost,
                 upstreamHost: route.upstream.hostHeader, preserveHost: route.preserveHost, requestID: requestID,
-                peerText: peer == nil ? nil : peerText, dropAuthorization: permit.identity != nil && !route.passAccessToken))
-        var headers = HTTPHeaders(fields)
+                peerText: peer == nil ? nil : peerText,
+                dropAuthorization: permit.identity != nil && (!route.passAccessToken || passesSessionToken)))
         if let identity = permit.identity {
-            if route.passAccessToken, let sessionAccessToken {
-                headers.replaceOrAdd(name: "Authorization", value: "Bearer " + sessionAccessToken)
+            if passesSessionToken, let sessionAccessToken {
+                fields.append(("Authorization", "Bearer " + sessionAccessToken))
             }
             let (identityFields, dropped) = HeaderRules.identityHeaderFields(
                 runtime.identityHeaders(forRoute: route.id), identity: identity)
-            for (name, value) in identityFields { headers.add(name: name, value: value) }
+            fields += identityFields
             for name in dropped {
                 runtime.logger.warning(
                     "identity header dropped: value has control characters",
                     metadata: ["header": "\(name)", "route": "\(route.id)"])
             }
         }
-        if outcome.chunked { headers.add(name: "Transfer-Encoding", value: "chunked") }
+        if outcome.chunked { fields.append(("Transfer-Encoding", "chunked")) }
         if upgrade {
             // The hop-by-hop pair was stripped with the client's other connection headers; this hop asks anew.
-            headers.add(name: "Connection", value: "Upgrade")
-            headers.add(name: "Upgrade", value: "websocket")
+            fields.append(("Connection", "Upgrade"))
+            fields.append(("Upgrade", "websocket"))
         }
+        let headers = HTTPHeaders(fields)
         let uri = route.upstream.basePath + outcome.target.forwardTarget
         return HTTPRequestHead(version: .http1_1, method: head.method, uri: uri, headers: headers)
     }
@@ -1110,7 +1181,6 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
         let client = context.pipeline.syncOperations
         // Client side: the HTTP handlers go; a tunnel end sits in front of this handler, which stays only to log
         // the exchange when the connection closes.
-        try client.removeHandler(client.handler(type: HTTPServerPipelineHandler.self))
         if let validator = try? client.handler(type: NIOHTTPResponseHeadersValidator.self) {
             try client.removeHandler(validator)
         }
@@ -1199,7 +1269,6 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
     /// Writes the response's end, then either closes the connection or waits for the next request. The
     /// exchange must already be cleared: the pipelining handler may deliver the next request inside this write.
     private func endResponse(close: Bool, context: ChannelHandlerContext) {
-        pendingRead = false
         if close {
             closing = true
             context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
@@ -1208,6 +1277,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
         } else {
             timeouts.becameIdle()
             context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+            servePipelined(context: context)
         }
     }
 
@@ -1296,5 +1366,12 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
         let ha = String(a, radix: 16)
         let hb = String(b, radix: 16)
         return String(repeating: "0", count: 16 - ha.count) + ha + String(repeating: "0", count: 16 - hb.count) + hb
+    }
+}
+
+extension HTTPServerRequestPart {
+    fileprivate var isHead: Bool {
+        if case .head = self { return true }
+        return false
     }
 }

@@ -89,7 +89,12 @@ import Testing
         #expect(extract([("Authorization", "Bearer a"), ("Authorization", "Bearer b")]).contains("more than one"))
         #expect(extract([("Authorization", "Basic dTpw")]) == "nil")
         #expect(extract([("Authorization", "Bearer a b")]).contains("malformed bearer token"))
-        #expect(extract([("Authorization", "Bearer a\"b")]).contains("malformed bearer token"))
+        // A token outside the b64token alphabet is found here and refused by the authenticator (see
+        // `authenticatorRefusesMalformedTokens`).
+        #expect(extract([("Authorization", "Bearer a\"b")]) == "a\"b")
+        #expect(!BearerCredentials.isWellFormed("a\"b"))
+        #expect(!BearerCredentials.isWellFormed(""))
+        #expect(BearerCredentials.isWellFormed("abc.DEF-_~+/="))
         #expect(extract([], query: "x=1&access_token=abc").contains("query string"))
         #expect(extract([("Authorization", "Bearer " + String(repeating: "a", count: 17 * 1024))]).contains("too large"))
         // The scheme: exactly "bearer" (any case) and a space; anything else is another scheme.
@@ -174,6 +179,29 @@ final class ControlledSource: KeySource {
         source.open.yield()
         #expect(await store.refresh(providerID: "corp") == false)
         #expect(store.keys(for: "corp")?.keys.count == 5)
+    }
+
+    /// A token that is not one b64token is refused before any parsing or key lookup, whatever follows it; a
+    /// valid token with one byte swapped for a non-alphabet byte is refused the same way (never a cache hit).
+    @Test func authenticatorRefusesMalformedTokens() async {
+        let source = ControlledSource(jwks: TestKeys.shared.jwks)
+        let store = KeyStore(providers: [provider()], source: source, logger: Logger(label: "t"))
+        source.open.yield()
+        _ = await store.refresh(providerID: "corp")
+        let auth = BearerAuthenticator(store: store)
+        let cache = VerifiedTokenCache(capacity: 4)
+        let token = TestKeys.shared.token(alg: "ES256", kid: "p256", claims: claims())
+        guard case .verified = auth.authenticate(token: token, allowed: nil, cache: cache, now: now) else {
+            Issue.record("the valid token did not verify")
+            return
+        }
+        for bad in [token + "\"", "\u{7F}" + token, String(token.map { $0 == "." ? "," : $0 })] {
+            guard case .rejected("malformed bearer token") = auth.authenticate(token: bad, allowed: nil, cache: cache, now: now)
+            else {
+                Issue.record("a malformed token was not refused as malformed")
+                continue
+            }
+        }
     }
 
     @Test func verifiedTokenCacheHitsAndInvalidation() async {

@@ -187,6 +187,34 @@ import Testing
         #expect(try Echo.decode(r[3].body).uri == "/ok/4")
     }
 
+    /// Pipelining is handled by ProxyHandler itself: 300 requests in one write (upstream-served and locally
+    /// answered ones alternating) are all answered, in order; a good request followed by garbage gets its answer
+    /// before the 400 and the close.
+    @Test func manyPipelinedRequestsAndTrailingGarbage() async throws {
+        let up = try await Upstream()
+        let gh = try await Harness.start(routes: [route("app", path: "/ok", upstream: up.target)])
+        defer { Task { await gh.stop(); await up.stop() } }
+        let c = try RawClient(port: gh.port)
+        var batch = ""
+        for i in 0..<300 {
+            batch += i % 2 == 0 ? "GET /ok/\(i) HTTP/1.1\r\nHost: x\r\n\r\n" : "GET /missing/\(i) HTTP/1.1\r\nHost: x\r\n\r\n"
+        }
+        c.send(batch)
+        let r = c.readResponses(300)
+        #expect(r.count == 300)
+        #expect(r.map(\.status) == (0..<300).map { $0 % 2 == 0 ? 200 : 404 })
+        let uris = try stride(from: 0, to: r.count, by: 2).map { try Echo.decode(r[$0].body).uri }
+        #expect(uris == stride(from: 0, to: 300, by: 2).map { "/ok/\($0)" })
+
+        let d = try RawClient(port: gh.port)
+        d.send("GET /ok/a HTTP/1.1\r\nHost: x\r\n\r\nGARBAGE\u{1}\r\n\r\n")
+        let (text, closed) = d.readToClose()
+        let ok = text.range(of: "HTTP/1.1 200")
+        let bad = text.range(of: "HTTP/1.1 400")
+        #expect(ok != nil && bad != nil && ok!.lowerBound < bad!.lowerBound, "\(text.prefix(300))")
+        #expect(closed)
+    }
+
     @Test func upstreamRefusedIs502AndSilentIs504() async throws {
         let silent = try await SilentUpstream()
         let refused = UpstreamTarget(scheme: .http, host: "127.0.0.1", port: try closedPort())
