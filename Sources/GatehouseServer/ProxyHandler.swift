@@ -1360,12 +1360,19 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
         return z ^ (z >> 31)
     }
 
+    /// 32 lower-case hex digits written straight into the string's storage (one allocation).
     private func makeRequestID() -> String {
         let a = nextID()
         let b = nextID()
-        let ha = String(a, radix: 16)
-        let hb = String(b, radix: 16)
-        return String(repeating: "0", count: 16 - ha.count) + ha + String(repeating: "0", count: 16 - hb.count) + hb
+        return String(unsafeUninitializedCapacity: 32) { buffer in
+            let digits: StaticString = "0123456789abcdef"
+            let hex = UnsafeBufferPointer(start: digits.utf8Start, count: 16)
+            for i in 0..<16 {
+                buffer[i] = hex[Int(truncatingIfNeeded: a >> UInt64(60 - 4 * i)) & 0xF]
+                buffer[16 + i] = hex[Int(truncatingIfNeeded: b >> UInt64(60 - 4 * i)) & 0xF]
+            }
+            return 32
+        }
     }
 }
 

@@ -42,6 +42,7 @@ import Testing
         #expect(!body.contains("mallory") && !body.contains("6.6.6.6") && !body.contains("evil"))
         let rid = echo.values("x-request-id")
         #expect(rid.count == 1 && rid[0].count == 32)
+        #expect(rid.first?.allSatisfy { $0.isHexDigit && !$0.isUppercase } == true)
         #expect(headers.first(name: "x-request-id") == rid.first)
         // auth: none forwards Authorization and Cookie untouched (nothing consumes them on a public route).
         #expect(echo.values("authorization") == ["Bearer secret-token-value"])
