@@ -29,22 +29,35 @@ public struct TokenVerifier: Sendable {
     public init() {}
 
     public func verify(token: String, providers: [ProviderKeys], now: Int64) -> Outcome {
-        let utf8 = token.utf8
-        guard utf8.count <= Self.maxTokenBytes else { return .rejected("token too large") }
-        // Exactly three base64url segments; the first two joined by '.' are the signing input.
-        var dots: [String.UTF8View.Index] = []
-        for i in utf8.indices where utf8[i] == UInt8(ascii: ".") {
-            dots.append(i)
-            if dots.count > 2 { return .rejected("not a compact JWS") }
+        guard token.utf8.count <= Self.maxTokenBytes else { return .rejected("token too large") }
+        // Exactly three base64url segments; the first two joined by '.' are the signing input. Split and decoded
+        // on the token's contiguous bytes (no per-byte generic iteration).
+        var text = token
+        enum Split { case parts([UInt8], [UInt8], [UInt8], signingInput: [UInt8]), notCompact, badBase64 }
+        let split: Split = text.withUTF8 { buf in
+            var dots: (Int, Int) = (-1, -1)
+            for i in 0..<buf.count where buf[i] == UInt8(ascii: ".") {
+                if dots.0 < 0 {
+                    dots.0 = i
+                } else if dots.1 < 0 {
+                    dots.1 = i
+                } else {
+                    return .notCompact  // more than two dots
+                }
+            }
+            guard dots.1 > dots.0 + 1, dots.0 > 0 else { return .notCompact }  // an empty header or payload, < 3 parts
+            guard let header = Base64URL.decode(bytes: UnsafeBufferPointer(rebasing: buf[0..<dots.0])),
+                let payload = Base64URL.decode(bytes: UnsafeBufferPointer(rebasing: buf[(dots.0 + 1)..<dots.1])),
+                let signature = Base64URL.decode(bytes: UnsafeBufferPointer(rebasing: buf[(dots.1 + 1)...]))
+            else { return .badBase64 }
+            return .parts(header, payload, signature, signingInput: Array(UnsafeBufferPointer(rebasing: buf[0..<dots.1])))
         }
-        guard dots.count == 2 else { return .rejected("not a compact JWS") }
-        let headerPart = utf8[utf8.startIndex..<dots[0]]
-        let payloadPart = utf8[utf8.index(after: dots[0])..<dots[1]]
-        let signaturePart = utf8[utf8.index(after: dots[1])...]
-        guard !headerPart.isEmpty, !payloadPart.isEmpty else { return .rejected("not a compact JWS") }
-        guard let headerBytes = Base64URL.decode(headerPart), let payloadBytes = Base64URL.decode(payloadPart),
-            let signature = Base64URL.decode(signaturePart)
-        else { return .rejected("malformed base64url") }
+        let headerBytes: [UInt8], payloadBytes: [UInt8], signature: [UInt8], signingInput: [UInt8]
+        switch split {
+        case .notCompact: return .rejected("not a compact JWS")
+        case .badBase64: return .rejected("malformed base64url")
+        case .parts(let h, let p, let sig, let input): (headerBytes, payloadBytes, signature, signingInput) = (h, p, sig, input)
+        }
         guard !signature.isEmpty else { return .rejected("missing signature") }
         guard let header = try? JSONValue.parse(headerBytes), case .object(let h) = header else {
             return .rejected("malformed header")
@@ -67,7 +80,6 @@ public struct TokenVerifier: Sendable {
         guard let iss = c["iss"]?.stringValue else { return .rejected("missing iss") }
         let candidates = providers.filter { $0.config.issuer == iss }
         guard !candidates.isEmpty else { return .rejected("untrusted issuer") }
-        let signingInput = utf8[utf8.startIndex..<dots[1]]
         var failure: Outcome = .rejected("invalid signature")
         for provider in candidates {
             let outcome = verify(
@@ -84,7 +96,7 @@ public struct TokenVerifier: Sendable {
     }
 
     func verify(
-        provider: ProviderKeys, alg: JWTAlgorithm, kid: String?, typ: String?, signingInput: Substring.UTF8View,
+        provider: ProviderKeys, alg: JWTAlgorithm, kid: String?, typ: String?, signingInput input: [UInt8],
         signature: [UInt8], claims: JSONValue, now: Int64
     ) -> Outcome {
         let config = provider.config
@@ -112,7 +124,6 @@ public struct TokenVerifier: Sendable {
                 if candidates.isEmpty { return .rejected("no key for this algorithm") }
             }
         }
-        let input = Array(signingInput)
         guard candidates.contains(where: { $0.verify(signature, over: input, algorithm: alg) }) else {
             return .rejected("invalid signature")
         }

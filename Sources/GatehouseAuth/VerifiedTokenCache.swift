@@ -3,8 +3,14 @@ import GatehouseCore
 
 /// Verified tokens, keyed by the SHA-256 of the token text, so a repeated token costs a hash and a lookup
 /// instead of a signature check. An entry is valid until the token's `exp` and only while the provider's key
-/// set is the one that verified it (a refresh, which may drop the key, invalidates it). Bounded; one cache per
-/// event loop, so it needs no lock: not Sendable, confined to its loop.
+/// set is the one that verified it (a refresh, which may drop the key, invalidates it). One cache per event
+/// loop, so it needs no lock: not Sendable, confined to its loop.
+///
+/// Bounded by two generations of at most `capacity / 2` entries each: new entries go into the current one; when
+/// it is full it becomes the previous one and the old previous one is dropped whole. A hit in the previous
+/// generation moves the entry forward, so tokens in use survive and the rest age out: every operation is O(1),
+/// with no scan of the cache (the earlier filter-then-drop-a-tenth eviction cost more per request than the
+/// signature check itself once the cache was full, in the cache-miss benchmark).
 public final class VerifiedTokenCache {
     struct Key: Hashable {
         let a: UInt64, b: UInt64, c: UInt64, d: UInt64
@@ -16,13 +22,16 @@ public final class VerifiedTokenCache {
     }
 
     public let capacity: Int
-    private var entries: [Key: Entry] = [:]
+    private let generationSize: Int
+    private var current: [Key: Entry] = [:]
+    private var previous: [Key: Entry] = [:]
 
     public init(capacity: Int = 10_000) {
         self.capacity = capacity
+        self.generationSize = max(1, capacity / 2)
     }
 
-    public var count: Int { entries.count }
+    public var count: Int { current.count + previous.count }
 
     static func key(_ token: String) -> Key {
         var token = token
@@ -38,25 +47,35 @@ public final class VerifiedTokenCache {
 
     /// The cached identity, if the entry exists, has not expired and its key set is still current.
     func lookup(_ key: Key, now: Int64, currentGeneration: (String) -> UInt64?) -> Identity? {
-        guard let entry = entries[key] else { return nil }
-        let generation = entry.generation == 0 ? 0 : currentGeneration(entry.identity.providerID)
-        guard now <= entry.identity.expiresAt, entry.generation == generation else {
-            entries[key] = nil
-            return nil
+        if let entry = current[key] {
+            guard valid(entry, now: now, currentGeneration: currentGeneration) else {
+                current[key] = nil
+                return nil
+            }
+            return entry.identity
         }
+        guard let entry = previous.removeValue(forKey: key) else { return nil }
+        guard valid(entry, now: now, currentGeneration: currentGeneration) else { return nil }
+        store(key, entry)  // in use: carried into the current generation
         return entry.identity
     }
 
+    private func valid(_ entry: Entry, now: Int64, currentGeneration: (String) -> UInt64?) -> Bool {
+        let generation = entry.generation == 0 ? 0 : currentGeneration(entry.identity.providerID)
+        return now <= entry.identity.expiresAt && entry.generation == generation
+    }
+
     func insert(_ key: Key, identity: Identity, generation: UInt64, now: Int64) {
-        if entries.count >= capacity {
-            // Drop expired entries first; if still full, drop a tenth (arbitrary ones: no LRU bookkeeping on
-            // the hot path).
-            entries = entries.filter { $0.value.identity.expiresAt >= now }
-            if entries.count >= capacity {
-                for k in entries.keys.prefix(max(1, capacity / 10)) { entries[k] = nil }
-            }
+        store(key, Entry(identity: identity, generation: generation))
+    }
+
+    private func store(_ key: Key, _ entry: Entry) {
+        if current.count >= generationSize, current[key] == nil {
+            previous = current
+            current = Dictionary(minimumCapacity: generationSize)
+            previous[key] = nil
         }
-        entries[key] = Entry(identity: identity, generation: generation)
+        current[key] = entry
     }
 }
 

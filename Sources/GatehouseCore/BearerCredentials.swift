@@ -57,7 +57,12 @@ public enum BearerCredentials {
     /// The token is one b64token (RFC 6750 §2.1). `extract` leaves this check to the authenticator, which makes
     /// it before verifying a token it has not seen.
     public static func isWellFormed(_ token: String) -> Bool {
-        !token.isEmpty && token.utf8.allSatisfy(isB64TokenByte)
+        var token = token
+        return token.withUTF8 { buf in
+            guard !buf.isEmpty else { return false }
+            for b in buf where !isB64TokenByte(b) { return false }
+            return true
+        }
     }
 
     /// b64token bytes (RFC 6750 §2.1): ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" / "=", as two 64-bit

@@ -70,8 +70,13 @@ public struct JSONParseError: Error, Sendable, Equatable {
 }
 
 extension JSONValue {
+    /// Any byte collection: copied to an array in one step when its storage is contiguous (a generic per-byte
+    /// copy is not specialised across modules and showed in the cache-miss profile), then parsed.
     public static func parse(_ bytes: some Collection<UInt8>, maxDepth: Int = 32) throws(JSONParseError) -> JSONValue {
-        let array = Array(bytes)
+        try parse(bytes.withContiguousStorageIfAvailable { Array($0) } ?? Array(bytes), maxDepth: maxDepth)
+    }
+
+    public static func parse(_ array: [UInt8], maxDepth: Int = 32) throws(JSONParseError) -> JSONValue {
         var parser = JSONParser(bytes: array, maxDepth: maxDepth)
         parser.skipWhitespace()
         let value = try parser.parseValue(depth: 0)
@@ -205,7 +210,28 @@ struct JSONParser {
         return value
     }
 
+    /// A string without escapes (nearly every key and value in a token) becomes a String straight from its
+    /// bytes, validated once; one with an escape or an error takes the byte-by-byte path.
     mutating func parseString() throws(JSONParseError) -> String {
+        let quote = index
+        var i = index + 1
+        while i < bytes.count {
+            let b = bytes[i]
+            if b == UInt8(ascii: "\"") {
+                let text = bytes.withUnsafeBufferPointer {
+                    String(validating: UnsafeBufferPointer(rebasing: $0[(quote + 1)..<i]), as: UTF8.self)
+                }
+                guard let text else { throw JSONParseError("invalid UTF-8") }
+                index = i + 1
+                return text
+            }
+            if b == UInt8(ascii: "\\") || b < 0x20 { break }
+            i += 1
+        }
+        return try parseEscapedString()
+    }
+
+    mutating func parseEscapedString() throws(JSONParseError) -> String {
         index += 1
         var out: [UInt8] = []
         while true {

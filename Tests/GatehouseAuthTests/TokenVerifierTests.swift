@@ -181,5 +181,20 @@ import Testing
         #expect(v?.lookup(path: "a.b")?.stringList == ["x", "1", "true"])
         #expect(v?["u"]?.stringValue == "é😀")
         #expect(v?["n"]?.numberValue == -150)
+        // Strings without escapes take the direct path; escapes, errors and edge cases take the byte path.
+        let w = try? JSONValue.parse(Array(#"{"":"","q":"a\"b","s":"x\\","long":"abcdefghijklmnopqrstuvwxyz","e":"café"}"#.utf8))
+        #expect(w?[""]?.stringValue == "")
+        #expect(w?["q"]?.stringValue == "a\"b")
+        #expect(w?["s"]?.stringValue == "x\\")
+        #expect(w?["long"]?.stringValue == "abcdefghijklmnopqrstuvwxyz")
+        #expect(w?["e"]?.stringValue == "caf\u{E9}")
+        #expect(throws: JSONParseError.self) { try JSONValue.parse(Array(#"{"a":"abc"#.utf8)) }
+        #expect(throws: JSONParseError.self) { try JSONValue.parse([0x22, 0x5C, 0x6E, 0xff, 0x22]) }
+        #expect(throws: JSONParseError.self) { try JSONValue.parse([0x22, 0xC3, 0x22]) }  // truncated sequence
+        // A substring's bytes (contiguous) and a non-contiguous collection decode alike.
+        let fromSlice = try? JSONValue.parse(#"xx{"k":[1]}"#.utf8.dropFirst(2))
+        #expect(fromSlice != nil && fromSlice == (try? JSONValue.parse(Array(#"{"k":[1]}"#.utf8))))
+        #expect(Base64URL.decode("xx-_8".utf8.dropFirst(2)) == [0xfb, 0xff])
+        #expect(Base64URL.decode(AnyCollection(Array("-_8".utf8))) == [0xfb, 0xff])
     }
 }
