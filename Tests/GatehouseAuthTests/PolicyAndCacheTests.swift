@@ -204,6 +204,27 @@ final class ControlledSource: KeySource {
         }
     }
 
+    /// Two generations of capacity/2: a full current generation becomes the previous one; an entry used from the
+    /// previous generation is carried forward and survives the next rotation, an unused one does not.
+    @Test func verifiedTokenCacheGenerations() {
+        let cache = VerifiedTokenCache(capacity: 4)
+        func key(_ n: UInt64) -> VerifiedTokenCache.Key { .init(a: n, b: 0, c: 0, d: 0) }
+        let identity = Identity(providerID: "corp", claims: .object([:]), mapping: ClaimMapping(), expiresAt: now + 60)
+        func hit(_ n: UInt64) -> Bool { cache.lookup(key(n), now: now, currentGeneration: { _ in 7 }) != nil }
+        cache.insert(key(1), identity: identity, generation: 7, now: now)
+        cache.insert(key(2), identity: identity, generation: 7, now: now)
+        cache.insert(key(3), identity: identity, generation: 7, now: now)  // rotation: {1, 2} are the previous
+        #expect(cache.count == 3)
+        #expect(hit(1))  // carried forward: current {3, 1}
+        cache.insert(key(4), identity: identity, generation: 7, now: now)  // rotation: previous {3, 1}, current {4}
+        #expect(cache.count <= 4)
+        #expect(!hit(2))
+        #expect(hit(1) && hit(3) && hit(4))
+        // a stale key-set generation or an expired entry is never served
+        #expect(cache.lookup(key(4), now: now, currentGeneration: { _ in 8 }) == nil)
+        #expect(cache.lookup(key(3), now: now + 61, currentGeneration: { _ in 7 }) == nil)
+    }
+
     @Test func verifiedTokenCacheHitsAndInvalidation() async {
         let source = ControlledSource(jwks: TestKeys.shared.jwks)
         let store = KeyStore(providers: [provider()], source: source, logger: Logger(label: "t"))
