@@ -5,24 +5,57 @@ public enum Cookies {
     public static let maxPairs = 200
 
     /// Every `name=value` pair of every `Cookie` header, in order. Quoted values lose their quotes; pairs
-    /// without `=` are skipped. Works on UTF-8 bytes (a Cookie header is ASCII; Character-level string
-    /// operations showed up in profiles of session routes).
+    /// without `=` are skipped. Scans the header's contiguous UTF-8 bytes once (no split arrays: `split` and
+    /// Character-level operations showed up in profiles of session routes); the delimiters are ASCII, so every
+    /// slice is valid UTF-8.
     public static func parse(_ headers: HeaderFields) -> [(name: String, value: String)] {
         var pairs: [(name: String, value: String)] = []
         for (name, value) in headers where isCookieHeader(name) {
-            for part in value.utf8.split(separator: UInt8(ascii: ";")) {
-                if pairs.count >= maxPairs { return pairs }
-                guard let eq = part.firstIndex(of: UInt8(ascii: "=")) else { continue }
-                let n = trim(part[part.startIndex..<eq])
-                var v = trim(part[part.index(after: eq)...])
-                if v.count >= 2, v.first == UInt8(ascii: "\""), v.last == UInt8(ascii: "\"") {
-                    v = v.dropFirst().dropLast()
+            var value = value
+            let full: Bool = value.withUTF8 { buf in
+                forEachPart(buf) { part in
+                    if pairs.count >= maxPairs { return false }
+                    guard let eq = buf[part].firstIndex(of: UInt8(ascii: "=")) else { return true }
+                    let n = trim(buf, part.lowerBound..<eq)
+                    var v = trim(buf, (eq + 1)..<part.upperBound)
+                    if v.count >= 2, buf[v.lowerBound] == UInt8(ascii: "\""), buf[v.upperBound - 1] == UInt8(ascii: "\"") {
+                        v = (v.lowerBound + 1)..<(v.upperBound - 1)
+                    }
+                    guard !n.isEmpty else { return true }
+                    pairs.append((text(buf, n), text(buf, v)))
+                    return true
                 }
-                guard !n.isEmpty else { continue }
-                pairs.append((String(Substring(n)), String(Substring(v))))
             }
+            if full { return pairs }
         }
         return pairs
+    }
+
+    /// Calls `body` with each `;`-separated non-empty range of `buf`; stops (returning true) when it returns false.
+    @inline(__always)
+    static func forEachPart(_ buf: UnsafeBufferPointer<UInt8>, _ body: (Range<Int>) -> Bool) -> Bool {
+        var i = 0
+        while i < buf.count {
+            var end = i
+            while end < buf.count, buf[end] != UInt8(ascii: ";") { end += 1 }
+            if end > i, !body(i..<end) { return true }
+            i = end + 1
+        }
+        return false
+    }
+
+    @inline(__always)
+    static func trim(_ buf: UnsafeBufferPointer<UInt8>, _ r: Range<Int>) -> Range<Int> {
+        var lo = r.lowerBound
+        var hi = r.upperBound
+        while lo < hi, buf[lo] == 0x20 || buf[lo] == 0x09 { lo += 1 }
+        while hi > lo, buf[hi - 1] == 0x20 || buf[hi - 1] == 0x09 { hi -= 1 }
+        return lo..<hi
+    }
+
+    @inline(__always)
+    static func text(_ buf: UnsafeBufferPointer<UInt8>, _ r: Range<Int>) -> String {
+        String(decoding: UnsafeBufferPointer(rebasing: buf[r]), as: UTF8.self)
     }
 
     @inline(__always)
@@ -30,16 +63,9 @@ public enum Cookies {
         name.utf8.count == 6 && name.utf8.elementsEqual("cookie".utf8) { a, b in a | 0x20 == b }
     }
 
-    static func trim(_ s: Substring.UTF8View.SubSequence) -> Substring.UTF8View.SubSequence {
-        var lo = s.startIndex
-        var hi = s.endIndex
-        while lo < hi, s[lo] == 0x20 || s[lo] == 0x09 { lo = s.index(after: lo) }
-        while hi > lo, s[s.index(before: hi)] == 0x20 || s[s.index(before: hi)] == 0x09 { hi = s.index(before: hi) }
-        return s[lo..<hi]
-    }
-
     /// The request's header fields with every cookie for which `isOwn` holds removed from `Cookie` headers
-    /// (a `Cookie` header left empty is dropped). Other cookies are passed on byte for byte.
+    /// (a `Cookie` header left empty is dropped). Other cookies are passed on byte for byte; a header with none
+    /// of ours is passed on as it is.
     public static func removing(_ isOwn: (Substring) -> Bool, from headers: HeaderFields) -> HeaderFields {
         var out: HeaderFields = []
         out.reserveCapacity(headers.count)
@@ -48,21 +74,29 @@ public enum Cookies {
                 out.append(field)
                 continue
             }
-            var kept: [Substring] = []
-            var changed = false
-            for part in field.value.utf8.split(separator: UInt8(ascii: ";")) {
-                let trimmed = trim(part)
-                let nameEnd = trimmed.firstIndex(of: UInt8(ascii: "=")) ?? trimmed.endIndex
-                if isOwn(Substring(trim(trimmed[trimmed.startIndex..<nameEnd]))) {
-                    changed = true
-                } else {
-                    kept.append(Substring(trimmed))
+            var value = field.value
+            let kept: String?? = value.withUTF8 { buf in
+                var kept: [Range<Int>] = []
+                var changed = false
+                _ = forEachPart(buf) { part in
+                    let trimmed = trim(buf, part)
+                    let nameEnd = buf[trimmed].firstIndex(of: UInt8(ascii: "=")) ?? trimmed.upperBound
+                    let name = trim(buf, trimmed.lowerBound..<nameEnd)
+                    if isOwn(Substring(text(buf, name))) {
+                        changed = true
+                    } else if !trimmed.isEmpty {
+                        kept.append(trimmed)
+                    }
+                    return true
                 }
+                guard changed else { return .none }  // untouched
+                if kept.isEmpty { return .some(nil) }  // nothing left: the header goes
+                return .some(kept.map { text(buf, $0) }.joined(separator: "; "))
             }
-            if !changed {
-                out.append(field)
-            } else if !kept.isEmpty {
-                out.append((name: field.name, value: kept.joined(separator: "; ")))
+            switch kept {
+            case .none: out.append(field)
+            case .some(nil): break
+            case .some(let joined?): out.append((name: field.name, value: joined))
             }
         }
         return out

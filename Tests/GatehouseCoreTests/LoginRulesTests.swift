@@ -56,6 +56,15 @@ import Testing
             ])
         #expect(out.map(\.name) == ["Cookie", "Accept"])
         #expect(out[0].value == "app=1; _gatehousex=keep")
+        // Untouched headers pass byte for byte; spacing and quotes are the client's.
+        let untouched = Cookies.removing(names.isOwn, from: [("cookie", "a=1;b=\"2\" ;; c")])
+        #expect(untouched.count == 1 && untouched[0].value == "a=1;b=\"2\" ;; c")
+        // Trimming around names, values and quotes; an own cookie written with spaces is still found.
+        let trimmed = Cookies.removing(names.isOwn, from: [("Cookie", " \t_gatehouse = x ;\tother = \"q\" ")])
+        #expect(trimmed.map(\.value) == ["other = \"q\""])
+        let pairs = Cookies.parse([("Cookie", " \ta = 1 ;\"b\"=\"\";=x; q=\"x\"; é=ü")])
+        #expect(pairs.map(\.name) == ["a", "\"b\"", "q", "é"])
+        #expect(pairs.map(\.value) == ["1", "", "x", "ü"])
     }
 
     @Test func ownCookieNamesAreExact() {
