@@ -233,30 +233,42 @@ def main():
         "CPU µs/req (upstream) | peak RSS (proxy) | errors |")
     add("|---|---|---|---|---|---|---|---|---|")
     sums = {t: summary("main", t) for t in targets if gates.get(t, ("",))[0] == "ok"}
-    for t in plain_targets:
+
+    def checked_summary(t, lead, blanks):
+        """The target's summary; a failed gate or missing runs get their row (cells `lead`, then `blanks`) and
+        a problem here. None when there is nothing to measure."""
         gate = gates.get(t, ("missing", "no gate result"))
         if gate[0] != "ok":
-            add(f"| {t} | **FAILED** (correctness gate: {gate[1]}) | | | | | | | |")
+            add(f"| {t} | {lead}**FAILED** (correctness gate: {gate[1]}) |{blanks}")
             problems.append(f"{t}: correctness gate failed: {gate[1]}")
-            continue
+            return None
         s = sums[t]
         if s is None or s["n"] < rounds or s["missing"]:
-            add(f"| {t} | **incomplete** ({0 if s is None else s['n']} of {rounds} runs with a result) | | | | | | | |")
+            add(f"| {t} | {lead}**incomplete** ({0 if s is None else s['n']} of {rounds} runs with a result) |{blanks}")
             problems.append(f"{t}: {0 if s is None else s['n']} of {rounds} runs produced a result")
-            if s is None:
-                continue
+        return s
+
+    def measured_cells(t, s, proxied, cpu_absent):
+        """req/s, ratio to the target's baseline, CPU, upstream CPU, peak RSS and errors (errors also noted
+        as a problem). CPU and RSS are "—" for a target without a proxy process."""
         base = sums.get(baseline_of.get(t, ""))
         ratio = (f"{s['rps_med'] / base['rps_med']:.2f}"
                  if base and base["rps_med"] and s["rps_med"] else "n/a")
-        proxy = proxy_of.get(t, "none")
-        cpu = f"{s['cpu_us']:.1f}" if proxy != "none" and s["cpu_us"] is not None else "—"
+        cpu = f"{s['cpu_us']:.1f}" if proxied and s["cpu_us"] is not None else (cpu_absent if proxied else "—")
         up = f"{s['up_cpu_us']:.1f}" if s["up_cpu_us"] is not None else "n/a"
-        rss = f"{s['hwm_kib'] / 1024:.1f} MiB" if proxy != "none" and s["hwm_kib"] else "—"
+        rss = f"{s['hwm_kib'] / 1024:.1f} MiB" if proxied and s["hwm_kib"] else "—"
         err = errors_text(s)
         if err != "0":
             problems.append(f"{t}: errors in timed runs: {err}")
         rps = (f"{fmt_int(s['rps_med'])} ({fmt_int(s['rps_min'])}–{fmt_int(s['rps_max'])})"
                if s["rps_med"] else "n/a")
+        return rps, ratio, cpu, up, rss, err
+
+    for t in plain_targets:
+        s = checked_summary(t, "", " | | | | | | |")
+        if s is None:
+            continue
+        rps, ratio, cpu, up, rss, err = measured_cells(t, s, proxy_of.get(t, "none") != "none", "—")
         add(f"| {t} | {rps} | {ratio} | {fmt_ms(s['p50'])} | {fmt_ms(s['p99'])} | {cpu} | {up} | {rss} | {err} |")
     add("")
     add("× nginx-proxy: median req/s over nginx-proxy's median in the same run (16 KiB targets over "
@@ -371,33 +383,14 @@ def main():
             proto = proto_of.get(t)
             label = (f"HTTP/1.1, wrk {meta.get('connections')} conns" if proto == "h1"
                      else f"HTTP/2, {h2_desc}")
-            gate = gates.get(t, ("missing", "no gate result"))
-            if gate[0] != "ok":
-                add(f"| {t} | {label} | **FAILED** (correctness gate: {gate[1]}) | | | | | | |")
-                problems.append(f"{t}: correctness gate failed: {gate[1]}")
+            s = checked_summary(t, f"{label} | ", " | | | | | |")
+            if s is None:
                 continue
-            s = sums[t]
-            if s is None or s["n"] < rounds or s["missing"]:
-                add(f"| {t} | {label} | **incomplete** ({0 if s is None else s['n']} of {rounds} runs with a result) "
-                    "| | | | | | |")
-                problems.append(f"{t}: {0 if s is None else s['n']} of {rounds} runs produced a result")
-                if s is None:
-                    continue
-            base = sums.get(baseline_of.get(t, ""))
-            ratio = (f"{s['rps_med'] / base['rps_med']:.2f}"
-                     if base and base["rps_med"] and s["rps_med"] else "n/a")
+            rps, ratio, cpu, up, rss, err = measured_cells(t, s, True, "n/a")
             if tool_of.get(t) == "h2load":
                 latency = f"mean {fmt_ms(s['mean'])}, max {fmt_ms(s['max'])}"
             else:
                 latency = f"p50 {fmt_ms(s['p50'])}, p99 {fmt_ms(s['p99'])}"
-            cpu = f"{s['cpu_us']:.1f}" if s["cpu_us"] is not None else "n/a"
-            up = f"{s['up_cpu_us']:.1f}" if s["up_cpu_us"] is not None else "n/a"
-            rss = f"{s['hwm_kib'] / 1024:.1f} MiB" if s["hwm_kib"] else "—"
-            err = errors_text(s)
-            if err != "0":
-                problems.append(f"{t}: errors in timed runs: {err}")
-            rps = (f"{fmt_int(s['rps_med'])} ({fmt_int(s['rps_min'])}–{fmt_int(s['rps_max'])})"
-                   if s["rps_med"] else "n/a")
             add(f"| {t} | {label} | {rps} | {ratio} | {latency} | {cpu} | {up} | {rss} | {err} |")
         add("")
         add("× nginx-tls: median req/s over nginx-tls-h1's (HTTP/1.1 rows) or nginx-tls-h2's (HTTP/2 rows) in the same "

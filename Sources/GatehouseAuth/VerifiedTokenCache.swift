@@ -73,7 +73,6 @@ public final class VerifiedTokenCache {
         if current.count >= generationSize, current[key] == nil {
             previous = current
             current = Dictionary(minimumCapacity: generationSize)
-            previous[key] = nil
         }
         current[key] = entry
     }

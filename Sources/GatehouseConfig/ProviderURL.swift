@@ -44,22 +44,10 @@ enum ProviderURL {
         var hasFragment: Bool
 
         init?(_ text: String) {
-            let rest: Substring
-            if text.hasPrefix("https://") {
-                isHTTPS = true
-                rest = text.dropFirst(8)
-            } else if text.hasPrefix("http://") {
-                isHTTPS = false
-                rest = text.dropFirst(7)
-            } else {
-                return nil
-            }
-            let authorityEnd = rest.firstIndex { $0 == "/" || $0 == "?" || $0 == "#" } ?? rest.endIndex
-            let authority = rest[..<authorityEnd]
-            let tail = rest[authorityEnd...]
-            guard !authority.contains("@"), let (host, _) = splitHostPort(authority),
-                tail.utf8.allSatisfy(WebURL.isURLByte)
+            guard let (isHTTPS, authority, tail) = splitHTTPURL(text), !authority.contains("@"),
+                let (host, _) = splitHostPort(authority), tail.utf8.allSatisfy(WebURL.isURLByte)
             else { return nil }
+            self.isHTTPS = isHTTPS
             self.host = host
             hasQuery = tail.contains("?")
             hasFragment = tail.contains("#")

@@ -75,13 +75,6 @@ public enum BearerCredentials {
         return false
     }
 
-    /// `bytes` equals the lower-case ASCII `expected` once ASCII letters are folded to lower case.
-    static func equalsFolded(_ bytes: Substring.UTF8View, _ expected: StaticString) -> Bool {
-        guard bytes.count == expected.utf8CodeUnitCount else { return false }
-        let e = UnsafeBufferPointer(start: expected.utf8Start, count: expected.utf8CodeUnitCount)
-        return zip(bytes, e).allSatisfy { a, b in (a >= 0x41 && a <= 0x5A ? a + 32 : a) == b }
-    }
-
     /// True when a parameter of the query is named `access_token` (case-insensitively, `_` possibly written
     /// `%5F`). Scans the bytes in place: no split, no lowercased copies.
     static func queryHasAccessToken(_ query: String) -> Bool {
@@ -91,7 +84,11 @@ public enum BearerCredentials {
             let end = utf8[start...].firstIndex(of: UInt8(ascii: "&")) ?? utf8.endIndex
             let nameEnd = utf8[start..<end].firstIndex(of: UInt8(ascii: "=")) ?? end
             let name = utf8[start..<nameEnd]
-            if equalsFolded(name, "access_token") || equalsFolded(name, "access%5ftoken") { return true }
+            if RequestValidation.equalsLowercase(bytes: name, "access_token")
+                || RequestValidation.equalsLowercase(bytes: name, "access%5ftoken")
+            {
+                return true
+            }
             if end == utf8.endIndex { break }
             start = utf8.index(after: end)
         }

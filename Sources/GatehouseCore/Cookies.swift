@@ -58,9 +58,10 @@ public enum Cookies {
         String(decoding: UnsafeBufferPointer(rebasing: buf[r]), as: UTF8.self)
     }
 
+    /// A `Cookie` header, in any case.
     @inline(__always)
-    static func isCookieHeader(_ name: String) -> Bool {
-        name.utf8.count == 6 && name.utf8.elementsEqual("cookie".utf8) { a, b in a | 0x20 == b }
+    public static func isCookieHeader(_ name: String) -> Bool {
+        RequestValidation.equalsLowercase(name, "cookie")
     }
 
     /// The request's header fields with every cookie for which `isOwn` holds removed from `Cookie` headers

@@ -47,7 +47,12 @@ public enum RequestValidation {
     /// ASCII case-insensitive equality with a lower-case literal, without allocating.
     @inline(__always)
     static func equalsLowercase(_ name: String, _ lower: StaticString) -> Bool {
-        let n = name.utf8
+        equalsLowercase(bytes: name.utf8, lower)
+    }
+
+    /// The same for any bytes (a header name, a query parameter's name); specialised within this module.
+    @inline(__always)
+    static func equalsLowercase(bytes n: some Collection<UInt8>, _ lower: StaticString) -> Bool {
         guard n.count == lower.utf8CodeUnitCount else { return false }
         return lower.withUTF8Buffer { l in
             var i = 0

@@ -29,6 +29,25 @@ public enum ReturnURL {
     }
 }
 
+/// Splits `http://` or `https://` (lower-case schemes only) `authority[tail]`: the authority runs to the first
+/// `/`, `?` or `#`. The one split behind the redirect checks and the provider URL checks; each adds its own
+/// rules for the authority and the tail.
+public func splitHTTPURL(_ text: String) -> (isHTTPS: Bool, authority: Substring, tail: Substring)? {
+    let rest: Substring
+    let isHTTPS: Bool
+    if text.hasPrefix("https://") {
+        isHTTPS = true
+        rest = text.dropFirst(8)
+    } else if text.hasPrefix("http://") {
+        isHTTPS = false
+        rest = text.dropFirst(7)
+    } else {
+        return nil
+    }
+    let authorityEnd = rest.firstIndex { $0 == "/" || $0 == "?" || $0 == "#" } ?? rest.endIndex
+    return (isHTTPS, rest[..<authorityEnd], rest[authorityEnd...])
+}
+
 /// The parts of an absolute `http(s)://host[:port][path][?query]` URL that redirect checks need. Userinfo,
 /// an empty host, a non-numeric port and upper-case schemes are refused.
 public struct AbsoluteURL: Sendable, Equatable {
@@ -41,30 +60,19 @@ public struct AbsoluteURL: Sendable, Equatable {
     public var path: Substring { pathAndQuery.prefix { $0 != "?" } }
 
     public init?(_ text: String) {
-        let rest: Substring
-        if text.hasPrefix("https://") {
-            isHTTPS = true
-            rest = text.dropFirst(8)
-        } else if text.hasPrefix("http://") {
-            isHTTPS = false
-            rest = text.dropFirst(7)
-        } else {
-            return nil
-        }
-        let authorityEnd = rest.firstIndex { $0 == "/" || $0 == "?" || $0 == "#" } ?? rest.endIndex
-        let authority = rest[..<authorityEnd]
-        guard !authority.isEmpty, !authority.contains("@"), !authority.contains("\\"),
-            let (host, port) = splitHostPort(authority)
+        guard let (isHTTPS, authority, tail) = splitHTTPURL(text), !authority.isEmpty, !authority.contains("@"),
+            !authority.contains("\\"), let (host, port) = splitHostPort(authority)
         else { return nil }
+        self.isHTTPS = isHTTPS
         var normal = host.lowercased()
         if normal.hasSuffix(".") { normal.removeLast() }
         guard !normal.isEmpty else { return nil }
         self.host = normal
         self.port = port
-        var tail = String(rest[authorityEnd...])
-        if let hash = tail.firstIndex(of: "#") { tail = String(tail[..<hash]) }
-        if tail.isEmpty || tail.hasPrefix("?") { tail = "/" + tail }
-        self.pathAndQuery = tail
+        var rest = String(tail)
+        if let hash = rest.firstIndex(of: "#") { rest = String(rest[..<hash]) }
+        if rest.isEmpty || rest.hasPrefix("?") { rest = "/" + rest }
+        self.pathAndQuery = rest
     }
 
     /// `scheme://host[:port]`.

@@ -768,7 +768,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
         route: RouteConfig, permit: Permit, requestID: String, sessionAccessToken: String?, upgrade: Bool = false
     ) -> HTTPRequestHead {
         var clientFields = clientFields
-        if let login = runtime.browserLogin, clientFields.contains(where: { $0.name.utf8.count == 6 && $0.name.lowercased() == "cookie" }) {
+        if let login = runtime.browserLogin, clientFields.contains(where: { Cookies.isCookieHeader($0.name) }) {
             clientFields = Cookies.removing(login.names.isOwn, from: clientFields)  // Gatehouse's cookies stay here
         }
         // One list, turned into HTTPHeaders once: the client's headers as rewritten, then what Gatehouse adds.

@@ -181,16 +181,20 @@ final class ControlledSource: KeySource {
         #expect(store.keys(for: "corp")?.keys.count == 5)
     }
 
-    /// A token that is not one b64token is refused before any parsing or key lookup, whatever follows it; a
-    /// valid token with one byte swapped for a non-alphabet byte is refused the same way (never a cache hit).
-    @Test func authenticatorRefusesMalformedTokens() async {
+    /// An authenticator over one provider whose key set has been fetched, a cache of 4 and a valid ES256 token.
+    func loadedAuthenticator() async -> (BearerAuthenticator, VerifiedTokenCache, String, ControlledSource, KeyStore) {
         let source = ControlledSource(jwks: TestKeys.shared.jwks)
         let store = KeyStore(providers: [provider()], source: source, logger: Logger(label: "t"))
         source.open.yield()
         _ = await store.refresh(providerID: "corp")
-        let auth = BearerAuthenticator(store: store)
-        let cache = VerifiedTokenCache(capacity: 4)
         let token = TestKeys.shared.token(alg: "ES256", kid: "p256", claims: claims())
+        return (BearerAuthenticator(store: store), VerifiedTokenCache(capacity: 4), token, source, store)
+    }
+
+    /// A token that is not one b64token is refused before any parsing or key lookup, whatever follows it; a
+    /// valid token with one byte swapped for a non-alphabet byte is refused the same way (never a cache hit).
+    @Test func authenticatorRefusesMalformedTokens() async {
+        let (auth, cache, token, _, _) = await loadedAuthenticator()
         guard case .verified = auth.authenticate(token: token, allowed: nil, cache: cache, now: now) else {
             Issue.record("the valid token did not verify")
             return
@@ -199,7 +203,7 @@ final class ControlledSource: KeySource {
             guard case .rejected("malformed bearer token") = auth.authenticate(token: bad, allowed: nil, cache: cache, now: now)
             else {
                 Issue.record("a malformed token was not refused as malformed")
-                continue
+                return
             }
         }
     }
@@ -226,13 +230,7 @@ final class ControlledSource: KeySource {
     }
 
     @Test func verifiedTokenCacheHitsAndInvalidation() async {
-        let source = ControlledSource(jwks: TestKeys.shared.jwks)
-        let store = KeyStore(providers: [provider()], source: source, logger: Logger(label: "t"))
-        source.open.yield()
-        _ = await store.refresh(providerID: "corp")
-        let auth = BearerAuthenticator(store: store)
-        let cache = VerifiedTokenCache(capacity: 4)
-        let token = TestKeys.shared.token(alg: "ES256", kid: "p256", claims: claims())
+        let (auth, cache, token, source, store) = await loadedAuthenticator()
         guard case .verified(_, let g1) = auth.authenticate(token: token, allowed: nil, cache: cache, now: now) else {
             Issue.record("first verification failed")
             return
