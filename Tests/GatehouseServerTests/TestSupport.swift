@@ -143,8 +143,20 @@ func closedPort() throws -> Int {
     return Int(UInt16(bigEndian: addr.sin_port))
 }
 
+/// Runs a blocking call (a `RawClient` read) on a thread of its own. On Swift concurrency's cooperative pool (one
+/// thread per core, two here) two blocked reads stall every other task of the test, e.g. the one that should
+/// make the reads return.
+func offPool<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
+    await withCheckedContinuation { continuation in
+        Thread { continuation.resume(returning: body()) }.start()
+    }
+}
+
 /// A blocking raw TCP client for malformed input. Every read is bounded by a receive timeout.
-final class RawClient {
+///
+/// `@unchecked Sendable` so that `offPool` can read from it on another thread: a test hands a client to one
+/// reader at a time and never uses it concurrently; the descriptor is the only state.
+final class RawClient: @unchecked Sendable {
     let fd: Int32
 
     init(port: Int, timeoutSeconds: Int = 10) throws {
