@@ -28,7 +28,9 @@ public struct TokenVerifier: Sendable {
 
     public init() {}
 
-    public func verify(token: String, providers: [ProviderKeys], now: Int64) -> Outcome {
+    /// `requireUser`: the provider's user claim (`claims.user`, default `sub`) must be a non-empty string. Off
+    /// only for ID tokens, whose user may come from userinfo (the login checks the merged claims).
+    public func verify(token: String, providers: [ProviderKeys], now: Int64, requireUser: Bool = true) -> Outcome {
         guard token.utf8.count <= Self.maxTokenBytes else { return .rejected("token too large") }
         // Exactly three base64url segments; the first two joined by '.' are the signing input. Split and decoded
         // on the token's contiguous bytes (no per-byte generic iteration).
@@ -84,7 +86,7 @@ public struct TokenVerifier: Sendable {
         for provider in candidates {
             let outcome = verify(
                 provider: provider, alg: alg, kid: kid, typ: h["typ"]?.stringValue, signingInput: signingInput,
-                signature: signature, claims: claims, now: now)
+                signature: signature, claims: claims, now: now, requireUser: requireUser)
             switch outcome {
             case .verified: return outcome
             // A provider that may learn the key on refresh (or has no keys yet) outranks a plain rejection.
@@ -97,7 +99,7 @@ public struct TokenVerifier: Sendable {
 
     func verify(
         provider: ProviderKeys, alg: JWTAlgorithm, kid: String?, typ: String?, signingInput input: [UInt8],
-        signature: [UInt8], claims: JSONValue, now: Int64
+        signature: [UInt8], claims: JSONValue, now: Int64, requireUser: Bool = true
     ) -> Outcome {
         let config = provider.config
         guard config.algorithms.contains(alg) else { return .rejected("algorithm not allowed") }
@@ -150,6 +152,7 @@ public struct TokenVerifier: Sendable {
         default: return .rejected("missing aud")
         }
         guard audiences.contains(where: accepted.contains) else { return .rejected("audience not accepted") }
+        if requireUser, config.claims.mappedUser(in: claims) == nil { return .rejected("token has no subject") }
         let expiresAt = exp >= Double(Int64.max) ? Int64.max : Int64(exp)
         let identity = Identity(providerID: config.id, claims: claims, mapping: config.claims, expiresAt: expiresAt)
         return .verified(identity, keyGeneration: generation)

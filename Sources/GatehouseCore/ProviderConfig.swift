@@ -34,6 +34,14 @@ public struct ClaimMapping: Sendable, Equatable {
         self.groups = groups
         self.preferredUsername = preferredUsername
     }
+
+    /// The user the claims name: the `user` claim (default `sub`) when it is a non-empty string, else nil. A
+    /// token or session that names nobody must not authenticate anybody: a missing, empty or non-string user
+    /// claim is refused (`sub` is a StringOrURI, RFC 7519 §4.1.2).
+    public func mappedUser(in claims: JSONValue) -> String? {
+        guard case .string(let user)? = claims.lookup(path: self.user), !user.isEmpty else { return nil }
+        return user
+    }
 }
 
 public enum TokenEndpointAuth: String, Sendable, Equatable {

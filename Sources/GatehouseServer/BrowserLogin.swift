@@ -178,7 +178,13 @@ final class BrowserLogin: Sendable {
                 }
                 claims = merged
             }
-            if let claims { updated.claims = SessionRecord.reduce(claims, keeping: neededClaims) }
+            if let claims {
+                guard provider.claims.mappedUser(in: .object(claims)) != nil else {
+                    logger.warning("session refresh: the provider no longer names the user; session ended", metadata: ["provider": "\(provider.id)"])
+                    return .ended
+                }
+                updated.claims = SessionRecord.reduce(claims, keeping: neededClaims)
+            }
             var sealed = sealer.seal(updated.encoded(), purpose: .session)
             if let s = sealed, names.split(s) == nil, updated.idToken != nil {
                 updated.idToken = nil  // too large for the cookies: sign-out goes without id_token_hint
@@ -473,6 +479,10 @@ final class BrowserLogin: Sendable {
             } catch {
                 logger.warning("login: userinfo failed; using the ID token's claims", metadata: ["provider": "\(provider.id)", "error": "\(error)"])
             }
+        }
+        guard provider.claims.mappedUser(in: .object(claims)) != nil else {
+            logger.warning("login: the provider named no user (claims.user)", metadata: ["provider": "\(provider.id)"])
+            return failure(502, "login_no_subject", "The identity provider named no user for this sign-in.", byProvider: true, returnTo: returnTo, cookies: cookies)
         }
         let atExpiry = now + max(Self.minimumTokenLifetime, tokens.expiresIn ?? 300)
         var record = SessionRecord(
