@@ -6,7 +6,7 @@ import Yams
 extension NodeReader {
     static let routeKeys: Set<String> = [
         "id", "match", "upstream", "auth", "preserve_host", "max_body_bytes", "allow_encoded_slashes", "providers",
-        "allow", "identity_headers", "pass_access_token", "upstream_tls", "websocket",
+        "allow", "identity_headers", "pass_access_token", "upstream_tls", "websocket", "allow_double_encoding",
     ]
     static let matchKeys: Set<String> = ["host", "path", "methods"]
 
@@ -106,6 +106,9 @@ extension NodeReader {
         }
         if let node = fields.value("allow_encoded_slashes") {
             route.allowEncodedSlashes = bool(node, path: fields.path("allow_encoded_slashes")) ?? false
+        }
+        if let node = fields.value("allow_double_encoding") {
+            route.allowDoubleEncoding = bool(node, path: fields.path("allow_double_encoding")) ?? false
         }
         readRouteAuthorization(fields, auth: auth, providers: providers, into: &route)
         if let node = fields.value("websocket") {

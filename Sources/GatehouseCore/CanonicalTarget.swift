@@ -13,11 +13,15 @@ public struct CanonicalTarget: Sendable, Equatable {
     public var query: String?
     /// True when the path kept an encoded slash (`%2F`); only routes with `allow_encoded_slashes` accept it.
     public var hasEncodedSlash: Bool
+    /// True when a backend that decodes twice would see another path (`DoubleEncoding`); only routes with
+    /// `allow_double_encoding` accept it.
+    public var hasDoubleEncoding: Bool
 
-    public init(path: String, query: String?, hasEncodedSlash: Bool) {
+    public init(path: String, query: String?, hasEncodedSlash: Bool, hasDoubleEncoding: Bool = false) {
         self.path = path
         self.query = query
         self.hasEncodedSlash = hasEncodedSlash
+        self.hasDoubleEncoding = hasDoubleEncoding
     }
 
     /// The target to send upstream: canonical path plus the original query.
@@ -106,7 +110,9 @@ public struct CanonicalTarget: Sendable, Equatable {
             return CanonicalTarget(path: String(Substring(utf8[..<pathEnd])), query: query, hasEncodedSlash: false)
         }
         let (path, encodedSlash) = try canonicalPath(utf8[..<pathEnd])
-        return CanonicalTarget(path: path, query: query, hasEncodedSlash: encodedSlash)
+        return CanonicalTarget(
+            path: path, query: query, hasEncodedSlash: encodedSlash,
+            hasDoubleEncoding: DoubleEncoding.changesPath(canonical: path))
     }
 
     static func canonicalPath(_ raw: Substring.UTF8View) throws(Rejection) -> (String, Bool) {

@@ -11,6 +11,8 @@ public enum GatehouseError: Error, Sendable, Equatable {
     case notFound
     case methodNotAllowed(allowed: [String])
     case encodedSlashNotAllowed
+    /// A path a backend decoding twice would read as another one (`DoubleEncoding`).
+    case doubleEncodingNotAllowed
     case authNotSupported(AuthMode)
     /// No credentials on a protected route (RFC 6750 §3.1: no error attribute).
     case noCredentials
@@ -39,7 +41,7 @@ public enum GatehouseError: Error, Sendable, Equatable {
 
     public var source: Source {
         switch self {
-        case .badRequest, .expectationFailed, .requestTimeout, .headerTooLarge, .bodyTooLarge, .notFound, .methodNotAllowed, .encodedSlashNotAllowed,
+        case .badRequest, .expectationFailed, .requestTimeout, .headerTooLarge, .bodyTooLarge, .notFound, .methodNotAllowed, .encodedSlashNotAllowed, .doubleEncodingNotAllowed,
             .noCredentials, .invalidToken, .invalidAuthRequest, .forbidden, .loginRequired:
             return .client
         case .loginFailed(let failure): return failure.byProvider ? .identityProvider : .client
@@ -63,6 +65,7 @@ public enum GatehouseError: Error, Sendable, Equatable {
         case .notFound: return "no_route"
         case .methodNotAllowed: return "method_not_allowed"
         case .encodedSlashNotAllowed: return "encoded_slash"
+        case .doubleEncodingNotAllowed: return "double_encoding"
         case .authNotSupported: return "auth_mode_unsupported"
         case .noCredentials: return "no_credentials"
         case .invalidToken: return "invalid_token"
@@ -139,6 +142,9 @@ public struct HTTPErrorResponse: Sendable, Equatable {
         case .encodedSlashNotAllowed:
             return HTTPErrorResponse(
                 status: 400, headers: [], body: "bad request: encoded slash in path\n", closeConnection: false)
+        case .doubleEncodingNotAllowed:
+            return HTTPErrorResponse(
+                status: 400, headers: [], body: "bad request: double-encoded character in path\n", closeConnection: false)
         case .authNotSupported(let mode):
             return HTTPErrorResponse(
                 status: 500, headers: [], body: "auth mode \(mode.rawValue) is not available in this build\n",

@@ -239,6 +239,9 @@ public struct RouteConfig: Sendable, Equatable {
     public var maxBodyBytes: Int64?
     /// Opt-in: keep `%2F` (encoded slash) in paths of this route instead of refusing them with 400.
     public var allowEncodedSlashes: Bool
+    /// Opt-in: forward paths that a backend decoding twice would read differently (`%252e%252e`, see
+    /// `DoubleEncoding`) instead of refusing them with 400. Only for upstreams known to decode once.
+    public var allowDoubleEncoding: Bool
     /// Provider ids whose tokens this route accepts; nil = every provider.
     public var providers: [String]?
     public var allow: AllowRules
@@ -253,8 +256,10 @@ public struct RouteConfig: Sendable, Equatable {
         id: String, host: HostPattern? = nil, pathPrefix: String = "/", methods: Set<String>? = nil,
         upstream: UpstreamTarget, auth: AuthMode, preserveHost: Bool = false, maxBodyBytes: Int64? = nil,
         allowEncodedSlashes: Bool = false, providers: [String]? = nil, allow: AllowRules = AllowRules(),
-        identityHeaders: [IdentityHeader] = [], passAccessToken: Bool = false, websocket: Bool = false
+        identityHeaders: [IdentityHeader] = [], passAccessToken: Bool = false, websocket: Bool = false,
+        allowDoubleEncoding: Bool = false
     ) {
+        self.allowDoubleEncoding = allowDoubleEncoding
         self.websocket = websocket
         self.providers = providers
         self.allow = allow

@@ -230,6 +230,7 @@ public final class GatehouseServer: Sendable {
         let timeouts = ConnectionTimeoutHandler(
             requestHeader: TimeAmount(server.requestHeaderTimeout), idle: TimeAmount(server.idleTimeout))
         let sync = channel.pipeline.syncOperations
+        try sync.addHandler(LingeringCloseHandler())
         try sync.addHandler(timeouts)
         var limits = NIOHTTPDecoderLimitConfiguration()
         limits.maxHeaderListSize = server.maxHeaderBytes

@@ -112,8 +112,12 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
         self.scheme = scheme
     }
 
+    /// Closes connections after an answer without resetting them (absent on HTTP/2 streams).
+    private var linger: LingeringCloseHandler?
+
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        linger = try? context.pipeline.syncOperations.handler(type: LingeringCloseHandler.self)
         if let ip = context.channel.remoteAddress?.ipAddress {
             peerText = ip
             peer = IPAddress(ip)
@@ -327,6 +331,10 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
         e.routeID = route.id
         if outcome.target.hasEncodedSlash && !route.allowEncodedSlashes {
             respondLocally(.encodedSlashNotAllowed, exchange: e, context: context, forceClose: e.hasBody)
+            return
+        }
+        if outcome.target.hasDoubleEncoding && !route.allowDoubleEncoding {
+            respondLocally(.doubleEncodingNotAllowed, exchange: e, context: context, forceClose: e.hasBody)
             return
         }
         // Upgrades. After a request asking to switch protocols the HTTP/1.1 decoder stops, so the connection
@@ -715,7 +723,17 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
                     host = normal
                 }
                 switch runtime.routes.match(host: host, path: canonical.path, method: forwardedMethod.uppercased()) {
-                case .route(let index): route = runtime.routes.routes[index]
+                case .route(let index):
+                    route = runtime.routes.routes[index]
+                    // The same path rules as a proxied request: what nginx sends on is what was checked here.
+                    if (canonical.hasEncodedSlash && !route.allowEncodedSlashes)
+                        || (canonical.hasDoubleEncoding && !route.allowDoubleEncoding)
+                    {
+                        respondLocally(
+                            .forbidden(reason: "forwarded path is encoded ambiguously", insufficientScope: false),
+                            exchange: e, context: context, forceClose: false)
+                        return
+                    }
                 case .methodNotAllowed, .notFound:
                     respondLocally(.forbidden(reason: "no route for the forwarded request", insufficientScope: false), exchange: e, context: context, forceClose: false)
                     return
@@ -746,7 +764,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
             }
             e.user = identity.user
             var headers: [(String, String)] = []
-            let (identityFields, _) = HeaderRules.identityHeaderFields(
+            let (identityFields, dropped) = HeaderRules.identityHeaderFields(
                 [
                     IdentityHeader(name: "X-Auth-Request-User", claim: "user"),
                     IdentityHeader(name: "X-Auth-Request-Email", claim: "email"),
@@ -754,6 +772,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
                     IdentityHeader(name: "X-Auth-Request-Preferred-Username", claim: "preferred_username"),
                 ], identity: identity)
             headers += identityFields
+            self.logRefusedIdentityMembers(dropped, route: route.id)
             if route.passAccessToken, let token = auth.sessionAccessToken ?? auth.bearerToken {
                 headers.append(("X-Auth-Request-Access-Token", token))
             }
@@ -789,11 +808,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
             let (identityFields, dropped) = HeaderRules.identityHeaderFields(
                 runtime.identityHeaders(forRoute: route.id), identity: identity)
             fields += identityFields
-            for name in dropped {
-                runtime.logger.warning(
-                    "identity header dropped: value has control characters",
-                    metadata: ["header": "\(name)", "route": "\(route.id)"])
-            }
+            logRefusedIdentityMembers(dropped, route: route.id)
         }
         if outcome.chunked { fields.append(("Transfer-Encoding", "chunked")) }
         if upgrade {
@@ -804,6 +819,15 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
         let headers = HTTPHeaders(fields)
         let uri = route.upstream.basePath + outcome.target.forwardTarget
         return HTTPRequestHead(version: .http1_1, method: head.method, uri: uri, headers: headers)
+    }
+
+    /// Identity members left out of a header (HeaderRules+Identity): logged by header name, never the value.
+    private func logRefusedIdentityMembers(_ headers: [String], route: String) {
+        for name in headers {
+            runtime.logger.warning(
+                "identity value refused: a list separator, quote, control character or edge whitespace",
+                metadata: ["header": "\(name)", "route": "\(route)"])
+        }
     }
 
     private func receivedBody(_ buffer: ByteBuffer, context: ChannelHandlerContext) {
@@ -1271,8 +1295,12 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
     private func endResponse(close: Bool, context: ChannelHandlerContext) {
         if close {
             closing = true
+            // Unread bytes of this request (a body, the rest of an oversized head) must not turn the close into a
+            // reset that destroys the answer at the client: drain them after the answer (lingering close).
+            let linger = self.linger
+            linger?.startDiscarding()
             context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
-                context.close(promise: nil)
+                if let linger { linger.answerFlushed() } else { context.close(promise: nil) }
             }
         } else {
             timeouts.becameIdle()
