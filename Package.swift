@@ -26,6 +26,18 @@ let package = Package(
             name: "GatehouseConfig",
             dependencies: ["GatehouseCore", .product(name: "Yams", package: "Yams")]
         ),
+        // Byte-level HTTP/1.1: request and response heads as ranges over their bytes, body framing, chunked
+        // decoding, head writers. Pure (values and state machines over ByteBuffer), no channels.
+        .target(
+            name: "GatehouseHTTP",
+            dependencies: ["GatehouseCore", .product(name: "NIOCore", package: "swift-nio")]
+        ),
+        // Upstream connections: the pool and connection state machines (pure) and their shells (one pool per
+        // upstream and event loop, the connection handler that writes requests and frames responses as bytes).
+        .target(
+            name: "GatehouseUpstream",
+            dependencies: ["GatehouseCore", "GatehouseHTTP", .product(name: "NIOCore", package: "swift-nio")]
+        ),
         // JWT verification, key sets, verified-token cache. Network only through the KeySource protocol.
         .target(
             name: "GatehouseAuth",
@@ -40,7 +52,7 @@ let package = Package(
         .target(
             name: "GatehouseServer",
             dependencies: [
-                "GatehouseCore", "GatehouseAuth",
+                "GatehouseCore", "GatehouseAuth", "GatehouseHTTP", "GatehouseUpstream",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOHTTP2", package: "swift-nio-http2"),
@@ -73,6 +85,23 @@ let package = Package(
             ]
         ),
         .testTarget(name: "GatehouseCoreTests", dependencies: ["GatehouseCore"]),
+        .testTarget(
+            name: "GatehouseHTTPTests",
+            dependencies: [
+                "GatehouseHTTP", "GatehouseCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
+        .testTarget(
+            name: "GatehouseUpstreamTests",
+            dependencies: [
+                "GatehouseUpstream", "GatehouseHTTP", "GatehouseCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ]
+        ),
         .testTarget(
             name: "GatehouseAuthTests",
             dependencies: [

@@ -76,24 +76,7 @@ public enum Cookies {
                 continue
             }
             var value = field.value
-            let kept: String?? = value.withUTF8 { buf in
-                var kept: [Range<Int>] = []
-                var changed = false
-                _ = forEachPart(buf) { part in
-                    let trimmed = trim(buf, part)
-                    let nameEnd = buf[trimmed].firstIndex(of: UInt8(ascii: "=")) ?? trimmed.upperBound
-                    let name = trim(buf, trimmed.lowerBound..<nameEnd)
-                    if isOwn(Substring(text(buf, name))) {
-                        changed = true
-                    } else if !trimmed.isEmpty {
-                        kept.append(trimmed)
-                    }
-                    return true
-                }
-                guard changed else { return .none }  // untouched
-                if kept.isEmpty { return .some(nil) }  // nothing left: the header goes
-                return .some(kept.map { text(buf, $0) }.joined(separator: "; "))
-            }
+            let kept = value.withUTF8 { filtered($0, removing: isOwn) }
             switch kept {
             case .none: out.append(field)
             case .some(nil): break
@@ -101,6 +84,28 @@ public enum Cookies {
             }
         }
         return out
+    }
+
+    /// A `Cookie` value without the cookies for which `isOwn` holds: `.none` when none of them was there (the
+    /// value is passed on as it is), `.some(nil)` when nothing is left (the field goes), else the kept pairs
+    /// joined with `; ` byte for byte.
+    public static func filtered(_ buf: UnsafeBufferPointer<UInt8>, removing isOwn: (Substring) -> Bool) -> String?? {
+        var kept: [Range<Int>] = []
+        var changed = false
+        _ = forEachPart(buf) { part in
+            let trimmed = trim(buf, part)
+            let nameEnd = buf[trimmed].firstIndex(of: UInt8(ascii: "=")) ?? trimmed.upperBound
+            let name = trim(buf, trimmed.lowerBound..<nameEnd)
+            if isOwn(Substring(text(buf, name))) {
+                changed = true
+            } else if !trimmed.isEmpty {
+                kept.append(trimmed)
+            }
+            return true
+        }
+        guard changed else { return .none }
+        if kept.isEmpty { return .some(nil) }
+        return .some(kept.map { text(buf, $0) }.joined(separator: "; "))
     }
 
     /// The `Set-Cookie` values of an upstream response that name a cookie for which `isOwn` holds: an upstream

@@ -34,6 +34,9 @@ public enum GatehouseError: Error, Sendable, Equatable {
     case upstreamResponseTimeout
     case upstreamProtocolError(String)
     case upstreamClosed
+    /// Every connection to the upstream busy (`server.upstream.max_connections_per_loop`) for
+    /// `server.upstream.queue_timeout`, or too many requests waiting.
+    case upstreamBusy
     // internal
     case shuttingDown
 
@@ -48,7 +51,7 @@ public enum GatehouseError: Error, Sendable, Equatable {
         case .keysUnavailable: return .identityProvider
         case .authNotSupported: return .config
         case .upstreamConnectFailed, .upstreamConnectTimeout, .upstreamResponseTimeout, .upstreamProtocolError,
-            .upstreamClosed:
+            .upstreamClosed, .upstreamBusy:
             return .upstream
         case .shuttingDown: return .internal
         }
@@ -79,6 +82,7 @@ public enum GatehouseError: Error, Sendable, Equatable {
         case .upstreamResponseTimeout: return "upstream_timeout"
         case .upstreamProtocolError: return "upstream_protocol_error"
         case .upstreamClosed: return "upstream_closed"
+        case .upstreamBusy: return "upstream_busy"
         case .shuttingDown: return "shutting_down"
         }
     }
@@ -193,6 +197,9 @@ public struct HTTPErrorResponse: Sendable, Equatable {
             return HTTPErrorResponse(status: 502, headers: [], body: "bad response from upstream\n", closeConnection: false)
         case .upstreamResponseTimeout:
             return HTTPErrorResponse(status: 504, headers: [], body: "upstream timed out\n", closeConnection: false)
+        case .upstreamBusy:
+            return HTTPErrorResponse(
+                status: 503, headers: [("Retry-After", "1")], body: "upstream busy\n", closeConnection: false)
         case .shuttingDown:
             return HTTPErrorResponse(status: 503, headers: [], body: "shutting down\n", closeConnection: true)
         }

@@ -45,7 +45,7 @@ public struct HeaderRules: Sendable {
     /// the identity headers): the fast path of `upstreamRequestHeaders` only looks here.
     static let special: [String: Bool] = {
         var d: [String: Bool] = [:]
-        for n in hopByHop.union(aliasSensitive).union(["host", "expect", "forwarded", "transfer-encoding"]) {
+        for n in hopByHop.union(aliasSensitive).union(["host", "expect", "forwarded", "transfer-encoding", "cookie"]) {
             d[n] = true
         }
         return d
@@ -94,18 +94,118 @@ public struct HeaderRules: Sendable {
         }
     }
 
+    /// What becomes of one client request field on its way to the upstream.
+    public enum RequestFieldDisposition: Sendable, Equatable {
+        /// Forwarded as it is.
+        case keep
+        case drop
+        /// A trusted peer's `X-Forwarded-For` (canonical spelling): its value goes before the peer's address in
+        /// the one `X-Forwarded-For` Gatehouse writes.
+        case forwardedFor
+        /// A trusted peer's `X-Forwarded-Proto` / `X-Forwarded-Host`: the first one replaces Gatehouse's own.
+        case forwardedProto
+        case forwardedHost
+        /// `Cookie`: forwarded without Gatehouse's own cookies (the caller filters the value).
+        case cookie
+    }
+
+    /// The names a `Connection` field nominates (hop-by-hop for this message), normalised; framing and `Host`
+    /// cannot be nominated.
+    public static func nominated(byConnectionValue value: UnsafeRawBufferPointer, into set: inout Set<String>) {
+        var start = 0
+        for i in 0...value.count where i == value.count || value[i] == UInt8(ascii: ",") {
+            var a = start
+            var b = i
+            while a < b, value[a] == 0x20 || value[a] == 0x09 { a += 1 }
+            while b > a, value[b - 1] == 0x20 || value[b - 1] == 0x09 { b -= 1 }
+            if b > a {
+                let t = normalise(bytes: UnsafeRawBufferPointer(rebasing: value[a..<b]))
+                if !notNominable.contains(t) { set.insert(t) }
+            }
+            start = i + 1
+        }
+    }
+
+    /// `normalise` for a name's bytes (names up to 15 bytes give a string without allocating).
+    public static func normalise(bytes name: UnsafeRawBufferPointer) -> String {
+        String(unsafeUninitializedCapacity: name.count) { buffer in
+            for i in 0..<name.count {
+                let b = name[i]
+                switch b {
+                case UInt8(ascii: "A")...UInt8(ascii: "Z"): buffer[i] = b + 32
+                case UInt8(ascii: "_"), UInt8(ascii: "."): buffer[i] = UInt8(ascii: "-")
+                default: buffer[i] = b
+                }
+            }
+            return name.count
+        }
+    }
+
+    /// Whether `name` is spelled exactly as its normalised form (lower case, no `_` or `.` stand-ins).
+    static func isCanonicalSpelling(_ name: UnsafeRawBufferPointer, normalised n: String) -> Bool {
+        var n = n
+        return n.withUTF8 { u in
+            u.count == name.count
+                && zip(u, name).allSatisfy { $0 == (($1 >= 0x41 && $1 <= 0x5A) ? $1 + 32 : $1) }
+        }
+    }
+
+    /// The rule for one client field (strip before inject): hop-by-hop and nominated fields, every spelling of a
+    /// managed identity header and of `X-Auth-Request-*`, non-canonical spellings of framing-related fields,
+    /// `Host`, `X-Request-Id` and `Expect` (Gatehouse writes its own), and forwarding headers from untrusted
+    /// peers (or in a non-canonical spelling) are dropped; the client's `Authorization` when
+    /// `dropAuthorization`.
+    public func disposition(
+        ofRequestField name: UnsafeRawBufferPointer, peerTrusted: Bool, dropAuthorization: Bool,
+        nominated: Set<String>
+    ) -> RequestFieldDisposition {
+        let n = HeaderRules.normalise(bytes: name)
+        if dropAuthorization, n.utf8.count == 13, n == "authorization" { return .drop }
+        // Ordinary headers (the vast majority) cost one dictionary miss and three prefix checks.
+        if HeaderRules.special[n] == nil, nominated.isEmpty || !nominated.contains(n), !n.hasPrefix("x-"),
+            !n.hasPrefix("proxy-"), !managedIdentityNames.contains(n)
+        {
+            return .keep
+        }
+        if HeaderRules.isHopByHop(normalised: n) || nominated.contains(n) { return .drop }
+        if managedIdentityNames.contains(n) || n.hasPrefix("x-auth-request-") { return .drop }
+        // An alias spelling (`Content_Length`, `X.Request.Id`) of a header with a meaning to the upstream could
+        // be read as the real one by a server that maps `_` to `-` (CGI, WSGI): never forward it.
+        let canonical = HeaderRules.isCanonicalSpelling(name, normalised: n)
+        if HeaderRules.aliasSensitive.contains(n), !canonical { return .drop }
+        switch n {
+        case "host", "x-request-id", "expect":
+            return .drop
+        case "cookie":
+            return .cookie
+        case "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "forwarded", "x-real-ip":
+            // Believed only from a trusted peer, and only in the canonical spelling.
+            guard peerTrusted, canonical else { return .drop }
+            switch n {
+            case "x-forwarded-for": return .forwardedFor
+            case "x-forwarded-proto": return .forwardedProto
+            case "x-forwarded-host": return .forwardedHost
+            default: return .keep
+            }
+        default:
+            if n.hasPrefix("x-forwarded-") {
+                guard peerTrusted, canonical else { return .drop }
+            }
+            return .keep
+        }
+    }
+
     /// The header list for the upstream request: the client's headers minus hop-by-hop, nominated, managed and
     /// (from untrusted peers) forwarding headers; then Host, X-Forwarded-*, X-Request-Id set by Gatehouse.
-    /// Identity headers are injected afterwards by the authentication phase.
+    /// Identity headers are injected afterwards by the authentication phase. (The string form of the rules the
+    /// byte-level writer applies; used by `explain`-style tools and the tests.)
     public func upstreamRequestHeaders(
         from client: HeaderFields, context: ForwardContext
     ) -> [(String, String)] {
         var nominated: Set<String> = []
         for (name, value) in client where name.utf8.count == 10 && HeaderRules.normalise(name) == "connection" {
-            for token in value.split(separator: ",") {
-                let t = HeaderRules.normalise(String(token.trimmingSpaces()))
-                if !t.isEmpty, !HeaderRules.notNominable.contains(t) { nominated.insert(t) }
-            }
+            var v = value
+            v.withUTF8 { HeaderRules.nominated(byConnectionValue: UnsafeRawBufferPointer($0), into: &nominated) }
         }
         var out: [(String, String)] = []
         out.reserveCapacity(16)
@@ -113,46 +213,41 @@ public struct HeaderRules: Sendable {
         var forwardedProto: String?
         var forwardedHost: String?
         for (name, value) in client {
-            let n = HeaderRules.normalise(name)
-            if context.dropAuthorization, n.utf8.count == 13, n == "authorization" { continue }
-            // Ordinary headers (the vast majority) cost one dictionary miss and three prefix checks.
-            if HeaderRules.special[n] == nil, !nominated.contains(n), !n.hasPrefix("x-"), !n.hasPrefix("proxy-"),
-                !managedIdentityNames.contains(n)
-            {
-                out.append((name, value))
-                continue
+            var nameCopy = name
+            let kind = nameCopy.withUTF8 {
+                self.disposition(
+                    ofRequestField: UnsafeRawBufferPointer($0), peerTrusted: context.peerTrusted,
+                    dropAuthorization: context.dropAuthorization, nominated: nominated)
             }
-            if HeaderRules.isHopByHop(normalised: n) || nominated.contains(n) { continue }
-            if managedIdentityNames.contains(n) || n.hasPrefix("x-auth-request-") { continue }
-            // An alias spelling (`Content_Length`, `X.Request.Id`) of a header with a meaning to the upstream
-            // could be read as the real one by a server that maps `_` to `-` (CGI, WSGI): never forward it.
-            if HeaderRules.aliasSensitive.contains(n), name.utf8.count != n.utf8.count || name.lowercased() != n {
-                continue
-            }
-            switch n {
-            case "host", "x-request-id", "expect":
-                continue
-            case "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "forwarded", "x-real-ip":
-                // Believed only from a trusted peer, and only in the canonical spelling.
-                guard context.peerTrusted, name.lowercased() == n else { continue }
-                switch n {
-                case "x-forwarded-for": forwardedFor.append(value)
-                case "x-forwarded-proto": forwardedProto = forwardedProto ?? value
-                case "x-forwarded-host": forwardedHost = forwardedHost ?? value
-                default: out.append((name, value))
-                }
-                continue
-            default:
-                if n.hasPrefix("x-forwarded-") {
-                    guard context.peerTrusted, name.lowercased() == n else { continue }
-                }
-                out.append((name, value))
+            switch kind {
+            case .keep, .cookie: out.append((name, value))
+            case .drop: continue
+            case .forwardedFor: forwardedFor.append(value)
+            case .forwardedProto: forwardedProto = forwardedProto ?? value
+            case .forwardedHost: forwardedHost = forwardedHost ?? value
             }
         }
+        out += forwardingHeaders(
+            context: context, forwardedFor: forwardedFor.isEmpty ? nil : forwardedFor.joined(separator: ", "),
+            forwardedProto: forwardedProto, forwardedHost: forwardedHost)
+        return out
+    }
+
+    /// The headers Gatehouse writes itself after the client's: Host, X-Forwarded-For (a trusted peer's chain,
+    /// then the peer), X-Forwarded-Proto, X-Forwarded-Host, X-Request-Id.
+    public func forwardingHeaders(
+        context: ForwardContext, forwardedFor: String?, forwardedProto: String?, forwardedHost: String?
+    ) -> [(String, String)] {
+        var out: [(String, String)] = []
+        out.reserveCapacity(5)
         let host = context.preserveHost ? (context.rawHost ?? context.upstreamHost) : context.upstreamHost
         out.append(("Host", host))
-        if let peer = context.peerText { forwardedFor.append(peer) }
-        if !forwardedFor.isEmpty { out.append(("X-Forwarded-For", forwardedFor.joined(separator: ", "))) }
+        switch (forwardedFor, context.peerText) {
+        case (let chain?, let peer?): out.append(("X-Forwarded-For", chain + ", " + peer))
+        case (let chain?, nil): out.append(("X-Forwarded-For", chain))
+        case (nil, let peer?): out.append(("X-Forwarded-For", peer))
+        case (nil, nil): break
+        }
         out.append(("X-Forwarded-Proto", forwardedProto ?? context.scheme))
         if let h = forwardedHost ?? context.rawHost { out.append(("X-Forwarded-Host", h)) }
         out.append(("X-Request-Id", context.requestID))

@@ -5,11 +5,14 @@ public struct Permit: Sendable {
     public let authMode: AuthMode
     /// The authenticated caller; nil only on `auth: none` routes.
     public let identity: Identity?
+    /// Where the permitted request goes (nil for a forward-auth check, which goes nowhere).
+    public let upstream: UpstreamTarget?
 
-    fileprivate init(routeID: String, authMode: AuthMode, identity: Identity?) {
+    fileprivate init(routeID: String, authMode: AuthMode, identity: Identity?, upstream: UpstreamTarget?) {
         self.routeID = routeID
         self.authMode = authMode
         self.identity = identity
+        self.upstream = upstream
     }
 }
 
@@ -22,15 +25,23 @@ public enum AccessDecision: Sendable {
 /// permit, and every `allow` condition must hold.
 public enum AccessPolicy {
     public static func decide(route: RouteConfig, identity: Identity?) -> AccessDecision {
-        switch route.auth {
+        decide(routeID: route.id, auth: route.auth, allow: route.allow, identity: identity, upstream: route.upstream)
+    }
+
+    /// The same decision from a route's parts (forward-auth checks a route's rules, or only "signed in", without
+    /// building a route).
+    public static func decide(
+        routeID: String, auth: AuthMode, allow: AllowRules, identity: Identity?, upstream: UpstreamTarget? = nil
+    ) -> AccessDecision {
+        switch auth {
         case .none:
-            return .permit(Permit(routeID: route.id, authMode: .none, identity: nil))
+            return .permit(Permit(routeID: routeID, authMode: .none, identity: nil, upstream: upstream))
         case .jwt, .session:
             guard let identity else { return .deny(.noCredentials) }
-            if let failure = check(route.allow, identity: identity) {
+            if let failure = check(allow, identity: identity) {
                 return .deny(failure)
             }
-            return .permit(Permit(routeID: route.id, authMode: route.auth, identity: identity))
+            return .permit(Permit(routeID: routeID, authMode: auth, identity: identity, upstream: upstream))
         }
     }
 

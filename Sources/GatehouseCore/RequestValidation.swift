@@ -27,6 +27,19 @@ public enum RequestValidation {
         public var expectContinue: Bool
         /// The client asked to close after this request (HTTP/1.0 without keep-alive, or Connection: close).
         public var wantsClose: Bool
+
+        public init(
+            host: String?, rawHost: String?, contentLength: Int64?, chunked: Bool, target: CanonicalTarget,
+            expectContinue: Bool, wantsClose: Bool
+        ) {
+            self.host = host
+            self.rawHost = rawHost
+            self.contentLength = contentLength
+            self.chunked = chunked
+            self.target = target
+            self.expectContinue = expectContinue
+            self.wantsClose = wantsClose
+        }
     }
 
     @inline(__always)
@@ -176,8 +189,17 @@ public enum RequestValidation {
             guard let h = HostName.normalise(hostValue) else { throw .badRequest("invalid Host header") }
             host = h
         }
-        // Absolute-form (RFC 9112 §3.2.2): accepted only when it names the same host; reduced to origin-form.
-        var target = Substring(head.target)
+        let canonical = try canonicalTarget(head.target, host: host)
+        let wantsClose = !http2 && (connectionClose || (head.versionMinor == 0 && !connectionKeepAlive))
+        return Outcome(
+            host: host, rawHost: hostValue, contentLength: contentLength, chunked: chunked, target: canonical,
+            expectContinue: expectContinue, wantsClose: wantsClose)
+    }
+
+    /// The canonical target of a request target: origin-form as it is; absolute-form (RFC 9112 §3.2.2) only
+    /// when it names the request's own host, reduced to origin-form.
+    public static func canonicalTarget(_ text: String, host: String?) throws(GatehouseError) -> CanonicalTarget {
+        var target = Substring(text)
         if !target.hasPrefix("/") {
             let lower = target.prefix(8).lowercased()
             let schemeLength = lower.hasPrefix("http://") ? 7 : (lower.hasPrefix("https://") ? 8 : 0)
@@ -190,16 +212,11 @@ public enum RequestValidation {
             target = rest[authorityEnd...]
             if target.isEmpty || target.hasPrefix("?") { target = "/" + target }
         }
-        let canonical: CanonicalTarget
         do {
-            canonical = try CanonicalTarget.parse(String(target))
+            return try CanonicalTarget.parse(String(target))
         } catch {
             throw .badRequest(error.rawValue)
         }
-        let wantsClose = !http2 && (connectionClose || (head.versionMinor == 0 && !connectionKeepAlive))
-        return Outcome(
-            host: host, rawHost: hostValue, contentLength: contentLength, chunked: chunked, target: canonical,
-            expectContinue: expectContinue, wantsClose: wantsClose)
     }
 }
 

@@ -232,17 +232,11 @@ public final class GatehouseServer: Sendable {
         let sync = channel.pipeline.syncOperations
         try sync.addHandler(LingeringCloseHandler())
         try sync.addHandler(timeouts)
-        var limits = NIOHTTPDecoderLimitConfiguration()
-        limits.maxHeaderListSize = server.maxHeaderBytes
-        limits.maxHeaderFieldSize = server.maxHeaderBytes
-        limits.maxHeaderFieldCount = 1000
-        try sync.configureHTTPServerPipeline(
-            // Pipelining is handled by ProxyHandler (it stops reading only when a request is actually pipelined).
-            withPipeliningAssistance: false, withServerUpgrade: nil, withErrorHandling: false,
-            withOutboundHeaderValidation: true, withEncoderConfiguration: .init(),
-            withDecoderLimitConfiguration: limits)
         let isTLS = (try? channel.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self)) != nil
-        try sync.addHandler(ProxyHandler(runtime: runtime, timeouts: timeouts, scheme: scheme ?? (isTLS ? "https" : "http")))
+        try sync.addHandler(
+            HTTP1Connection(
+                runtime: runtime, timeouts: timeouts, scheme: scheme ?? (isTLS ? "https" : "http"),
+                eventLoop: channel.eventLoop))
     }
 
     /// Graceful shutdown: not ready, stop accepting, finish in-flight exchanges, close idle keep-alive
@@ -286,6 +280,7 @@ public final class GatehouseServer: Sendable {
         let admin = state.withLockedValue { $0.admin }
         try? await admin?.close()
         await runtime.pools.closeAll()
+        await runtime.upstreamPools.forEach { $0.shutdown() }
         await keySource?.shutdown()
         await oidcHTTP?.shutdown()
     }

@@ -1,5 +1,6 @@
 import GatehouseAuth
 import GatehouseCore
+import GatehouseUpstream
 import Logging
 import NIOCore
 import NIOSSL
@@ -11,6 +12,8 @@ final class ProxyRuntime: Sendable {
     let routes: RouteTable
     let headerRules: HeaderRules
     let pools: PoolRegistry
+    /// One upstream pool per event loop (the HTTP/1.1 edge's), loop-confined.
+    let upstreamPools: PerLoop<GatehouseUpstream.UpstreamPool>
     let accessLog: AccessLog
     let logger: Logger
     let scheme: String
@@ -39,6 +42,15 @@ final class ProxyRuntime: Sendable {
             identityHeaders: allIdentityHeaders, trustedProxies: config.server.trustedProxies)
         self.pools = PoolRegistry(
             group: group, maxIdlePerTarget: config.server.upstreamMaxIdlePerLoop, idleTimeout: .seconds(30))
+        let connector = UpstreamConnector(
+            tls: upstreamTLS, connectTimeout: .nanoseconds(config.server.upstreamConnectTimeout.nanoseconds),
+            maxHeadBytes: 64 * 1024)
+        let limits = GatehouseUpstream.UpstreamPool.Limits(
+            maxConnections: 1024, maxIdle: config.server.upstreamMaxIdlePerLoop, idleTimeout: .seconds(30),
+            queueTimeout: .seconds(5))
+        self.upstreamPools = PerLoop(group: group) { loop in
+            GatehouseUpstream.UpstreamPool(eventLoop: loop, limits: limits) { target, loop in connector.connect(target, on: loop) }
+        }
         self.tokenCaches = PerLoop(group: group) { _ in VerifiedTokenCache() }
         self.sessionCaches = PerLoop(group: group) { _ in OpenedSessionCache() }
         self.accessLog = accessLog

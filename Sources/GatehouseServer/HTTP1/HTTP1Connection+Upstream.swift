@@ -1,0 +1,123 @@
+import GatehouseCore
+import GatehouseHTTP
+import GatehouseUpstream
+import NIOCore
+
+/// What the upstream connection reports: the response, relayed to the client as bytes.
+extension HTTP1Connection: UpstreamExchange {
+    var clientIsWritable: Bool { context?.channel.isWritable ?? false }
+
+    func upstreamHead(_ head: ResponseHead, framing: BodyFraming) {
+        guard let e = exchange, let context else { return }
+        let ctx = e.ctx
+        if ctx.upgrade {
+            if head.status == 101 { return startTunnel(e, head: head) }
+            e.closeAfter = true  // a refused upgrade: relayed, then both connections close
+        }
+        e.responseTimer?.cancel()
+        e.responseTimer = nil
+        e.responseStarted = true
+        e.lastUpstreamActivity = .now()
+        ctx.log.status = head.status
+        var chunked = false
+        switch framing {
+        case .none, .length:
+            e.output = .raw
+        case .chunked where ctx.versionMinor == 1:
+            e.output = .passthroughChunked
+            chunked = true
+        case .untilClose where ctx.versionMinor == 1:
+            e.output = .chunkEncode
+            chunked = true
+        case .chunked, .untilClose:
+            // An HTTP/1.0 client finds the end of a body of unknown length by the close.
+            e.output = .raw
+            e.closeAfter = true
+        }
+        var out = context.channel.allocator.buffer(capacity: head.bytes.readableBytes + 160)
+        let report = ClientResponseWriter.write(
+            head,
+            options: .init(
+                versionMinor: ctx.versionMinor, requestID: ctx.requestID, cookies: ctx.auth.cookies,
+                isOwnCookie: runner?.isOwnCookie, chunked: chunked,
+                close: ctx.wantsClose || e.closeAfter || quiescing),
+            into: &out)
+        if report.droppedOwnCookie {
+            runtime.logger.warning(
+                "upstream tried to set a Gatehouse cookie; dropped", metadata: ["route": "\(ctx.log.routeID)"])
+        }
+        context.write(NIOAny(out), promise: nil)
+    }
+
+    func upstreamBody(_ bytes: ByteBuffer) {
+        guard let e = exchange, let context else { return }
+        e.lastUpstreamActivity = .now()
+        e.ctx.log.bytes += Int64(bytes.readableBytes)
+        if case .chunkEncode = e.output {
+            var out = context.channel.allocator.buffer(capacity: bytes.readableBytes + 16)
+            ChunkEncoding.writeChunk(bytes, into: &out)
+            context.write(NIOAny(out), promise: nil)
+        } else {
+            context.write(NIOAny(bytes), promise: nil)
+        }
+    }
+
+    func upstreamEnd(early: Bool) {
+        guard let e = exchange, let context else { return }
+        e.upstream = nil  // the connection went back to the pool, or closed, by itself
+        e.responseComplete = true
+        switch e.output {
+        case .raw: break
+        case .passthroughChunked, .chunkEncode:
+            var out = context.channel.allocator.buffer(capacity: 5)
+            ChunkEncoding.writeLast(into: &out)
+            context.write(NIOAny(out), promise: nil)
+        }
+        // The upstream answered before the body was sent in full: the rest is unread, the connection closes.
+        if early || !e.requestComplete { e.closeAfter = true }
+        finish(e)
+    }
+
+    func upstreamReadComplete() {
+        guard let e = exchange, e.responseStarted, !e.responseComplete, let context else { return }
+        // A response still streaming after this read batch gets its stall watchdog (most small responses
+        // complete within one batch and never need a timer).
+        if e.activityTimer == nil { armActivity(e) }
+        context.flush()
+    }
+
+    func upstreamWritable() {
+        process()
+    }
+
+    func upstreamFailed(_ failure: UpstreamFailure) {
+        guard let e = exchange else { return }
+        e.upstream = nil
+        if e.responseStarted {
+            // Truncated response: the client cannot be told in-band; the close shows the truncation.
+            e.ctx.log.error = "upstream_closed_mid_response"
+            return abort(e)
+        }
+        // A pooled connection the upstream closed as it was reused: once more on a fresh one, when nothing of a
+        // body could have been consumed.
+        if failure == .closed, e.reused, !e.retried, !e.ctx.hasBody, let target = e.target {
+            e.retried = true
+            e.reused = false
+            e.responseTimer?.cancel()
+            e.responseTimer = nil
+            pool?.closeIdle(target)
+            return lease(e)
+        }
+        let error: GatehouseError
+        switch failure {
+        case .closed:
+            error = .upstreamClosed
+        case .tls:
+            e.ctx.log.detail = "upstream TLS handshake failed"
+            error = .upstreamClosed
+        case .protocolError(let why):
+            error = .upstreamProtocolError(why)
+        }
+        answer(e.ctx, .error(error, forceClose: !e.requestComplete))
+    }
+}
