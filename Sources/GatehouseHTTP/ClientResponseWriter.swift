@@ -69,13 +69,45 @@ public enum ClientResponseWriter {
 
     @discardableResult
     public static func write(_ head: ResponseHead, options: Options, into out: inout ByteBuffer) -> Report {
-        var report = Report()
         out.reserveCapacity(out.writerIndex + head.bytes.readableBytes + 128)
-        head.withBytes { raw in
+        let report = head.withBytes { raw in
             out.writeStaticString(options.versionMinor == 0 ? "HTTP/1.0 " : "HTTP/1.1 ")
             // Status code and reason as the upstream wrote them (bytes 9 up to the first line end).
             out.writeBytes(UnsafeRawBufferPointer(rebasing: raw[9..<(head.reasonRange.upperBound)]))
             out.writeStaticString("\r\n")
+            var run: Range<Int>?
+            func flush() {
+                if let r = run { out.writeBytes(UnsafeRawBufferPointer(rebasing: raw[r])) }
+                run = nil
+            }
+            let report = forEachField(
+                of: head, replacesCacheControl: !options.cookies.isEmpty, isOwnCookie: options.isOwnCookie
+            ) { f, kept in
+                guard kept else { return flush() }
+                let line = f.lineRange
+                if let r = run, r.upperBound == line.lowerBound {
+                    run = r.lowerBound..<line.upperBound
+                } else {
+                    flush()
+                    run = line
+                }
+            }
+            flush()
+            return report
+        }
+        writeGatehouseFields(options, into: &out)
+        out.writeStaticString("\r\n")
+        return report
+    }
+
+    /// Calls `body` with each of the upstream's fields, in order, and whether it passes to the client (the one
+    /// filter behind the HTTP/1.1 bytes and the HTTP/2 header block).
+    public static func forEachField(
+        of head: ResponseHead, replacesCacheControl: Bool, isOwnCookie: ((Substring) -> Bool)?,
+        _ body: (HTTPField, Bool) -> Void
+    ) -> Report {
+        var report = Report()
+        head.withBytes { raw in
             var nominated: Set<String> = []
             for f in head.fields where f.nameLength == 10 {
                 if HTTPBytes.equalsLowercase(UnsafeRawBufferPointer(rebasing: raw[f.nameRange]), "connection") {
@@ -83,18 +115,12 @@ public enum ClientResponseWriter {
                         byConnectionValue: UnsafeRawBufferPointer(rebasing: raw[f.valueRange]), into: &nominated)
                 }
             }
-            let replacesCacheControl = !options.cookies.isEmpty
-            var run: Range<Int>?
-            func flush() {
-                if let r = run { out.writeBytes(UnsafeRawBufferPointer(rebasing: raw[r])) }
-                run = nil
-            }
             for f in head.fields {
                 let name = UnsafeRawBufferPointer(rebasing: raw[f.nameRange])
                 var d = disposition(of: name, nominated: nominated, replacesCacheControl: replacesCacheControl)
                 if d == .setCookie {
                     d = .keep
-                    if let isOwn = options.isOwnCookie {
+                    if let isOwn = isOwnCookie {
                         let value = head.string(f.valueRange)
                         let cookieName = Substring(value.prefix { $0 != "=" && $0 != ";" }).trimmingSpaces()
                         if isOwn(cookieName) {
@@ -103,22 +129,9 @@ public enum ClientResponseWriter {
                         }
                     }
                 }
-                if d == .keep {
-                    let line = f.lineRange
-                    if let r = run, r.upperBound == line.lowerBound {
-                        run = r.lowerBound..<line.upperBound
-                    } else {
-                        flush()
-                        run = line
-                    }
-                } else {
-                    flush()
-                }
+                body(f, d == .keep)
             }
-            flush()
         }
-        writeGatehouseFields(options, into: &out)
-        out.writeStaticString("\r\n")
         return report
     }
 

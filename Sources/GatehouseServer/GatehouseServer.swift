@@ -253,7 +253,7 @@ public final class GatehouseServer: Sendable {
             return s.listeners + s.tlsListeners
         }
         for listener in listeners { try? await listener.close() }
-        // 2. ask every open connection to finish its exchange and close (ProxyHandler does this on
+        // 2. ask every open connection to finish its exchange and close (HTTP1Connection does this on
         //    ChannelShouldQuiesceEvent: idle ones close now, busy ones after their response)
         let loop = group.next()
         let promise = loop.makePromise(of: Void.self)
@@ -279,7 +279,6 @@ public final class GatehouseServer: Sendable {
         }
         let admin = state.withLockedValue { $0.admin }
         try? await admin?.close()
-        await runtime.pools.closeAll()
         await runtime.upstreamPools.forEach { $0.shutdown() }
         await keySource?.shutdown()
         await oidcHTTP?.shutdown()

@@ -11,7 +11,6 @@ final class ProxyRuntime: Sendable {
     let config: GatewayConfig
     let routes: RouteTable
     let headerRules: HeaderRules
-    let pools: PoolRegistry
     /// One upstream pool per event loop (the HTTP/1.1 edge's), loop-confined.
     let upstreamPools: PerLoop<GatehouseUpstream.UpstreamPool>
     let accessLog: AccessLog
@@ -40,8 +39,6 @@ final class ProxyRuntime: Sendable {
         let allIdentityHeaders = config.identityHeaders + config.routes.flatMap(\.identityHeaders)
         self.headerRules = HeaderRules(
             identityHeaders: allIdentityHeaders, trustedProxies: config.server.trustedProxies)
-        self.pools = PoolRegistry(
-            group: group, maxIdlePerTarget: config.server.upstreamMaxIdlePerLoop, idleTimeout: .seconds(30))
         let connector = UpstreamConnector(
             tls: upstreamTLS, connectTimeout: .nanoseconds(config.server.upstreamConnectTimeout.nanoseconds),
             maxHeadBytes: 64 * 1024)

@@ -150,9 +150,9 @@ final class HTTP2IdleCloseHandler: ChannelInboundHandler {
 }
 
 extension GatehouseServer {
-    /// HTTP/2 on a connection (after ALPN h2, or h2c prior knowledge): every stream gets the same proxy pipeline
-    /// as an HTTP/1.1 connection (HTTP/2 frames converted to HTTP/1 request parts), so routing, authentication,
-    /// policy, header rules, limits and logging are the same code. NIOHTTP2's flood defences are on: rapid
+    /// HTTP/2 on a connection (after ALPN h2, or h2c prior knowledge): every stream gets an `HTTP2StreamEdge`, which
+    /// maps its frames to the engine's request head and runs the same phases as HTTP/1.1, so routing,
+    /// authentication, policy, header rules, limits and logging are the same code. NIOHTTP2's flood defences are on: rapid
     /// reset and glitch counting, CONTINUATION limits, control-frame rate limits, header-list size.
     static func configureHTTP2(_ channel: Channel, runtime: ProxyRuntime, scheme: String) throws {
         let server = runtime.config.server
@@ -173,14 +173,10 @@ extension GatehouseServer {
             mode: .server, connectionConfiguration: connection, streamConfiguration: stream, streamDelegate: streams
         ) { streamChannel in
             streamChannel.eventLoop.makeCompletedFuture {
-                // A stream's head arrives with the stream itself and the connection has its own idle timer, so
-                // the per-connection timeout handler is not added: left outside the pipeline it never arms a
-                // timer (two timers per stream were measurable under load).
-                let timeouts = ConnectionTimeoutHandler(
-                    requestHeader: TimeAmount(server.requestHeaderTimeout), idle: TimeAmount(server.idleTimeout))
-                let s = streamChannel.pipeline.syncOperations
-                try s.addHandler(HTTP2FramePayloadToHTTP1ServerCodec())
-                try s.addHandler(ProxyHandler(runtime: runtime, timeouts: timeouts, scheme: scheme))
+                // A stream's head arrives with the stream itself and the connection has its own idle timer: no
+                // per-stream timeout handler, and no HTTP/1 codec (the edge maps frames to the engine's heads).
+                try streamChannel.pipeline.syncOperations.addHandler(
+                    HTTP2StreamEdge(runtime: runtime, scheme: scheme, eventLoop: streamChannel.eventLoop))
             }
         }
     }

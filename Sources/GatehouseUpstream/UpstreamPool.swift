@@ -31,7 +31,8 @@ public final class UpstreamPool {
     final class Target {
         var machine: PoolStateMachine
         var connections: [PoolStateMachine.ConnectionID: UpstreamConnection] = [:]
-        var idleTimers: [PoolStateMachine.ConnectionID: Scheduled<Void>] = [:]
+        /// When each idle connection was parked (idle expiry is a sweep, not a timer per release).
+        var idleSince: [PoolStateMachine.ConnectionID: NIODeadline] = [:]
         var waiters: [PoolStateMachine.WaiterID: (lessee: UpstreamLessee, timer: Scheduled<Void>?)] = [:]
         /// Why the last attempt failed (the waiter it fails gets this error).
         var lastConnectError: GatehouseError = .upstreamConnectFailed("connect failed")
@@ -48,6 +49,11 @@ public final class UpstreamPool {
     public let limits: Limits
     private let connector: Connector
     private var targets: [UpstreamTarget: Target] = [:]
+    /// The target looked up last: most requests on a loop go where the one before went, and comparing a target
+    /// whose strings share storage costs less than hashing it.
+    private var lastTarget: (key: UpstreamTarget, target: Target)?
+    /// The one timer that expires idle connections, armed while any are idle.
+    private var sweep: Scheduled<Void>?
 
     public init(eventLoop: EventLoop, limits: Limits, connector: @escaping Connector) {
         self.eventLoop = eventLoop
@@ -67,16 +73,16 @@ public final class UpstreamPool {
     }
 
     public func cancel(_ ticket: Ticket) {
-        guard let t = targets[ticket.target], let entry = t.waiters.removeValue(forKey: ticket.waiter) else { return }
+        guard let t = lookup(ticket.target), let entry = t.waiters.removeValue(forKey: ticket.waiter) else { return }
         entry.timer?.cancel()
         run(t.machine.waiterCancelled(ticket.waiter), t, ticket.target)
     }
 
     /// Closes the idle connections to `target` (one was found closed by the upstream: the rest likely are too).
     public func closeIdle(_ target: UpstreamTarget) {
-        guard let t = targets[target] else { return }
-        for (c, timer) in t.idleTimers {
-            timer.cancel()
+        guard let t = lookup(target) else { return }
+        for c in t.idleSince.keys {
+            t.idleSince[c] = nil
             run(t.machine.idleTimedOut(c), t, target)
         }
     }
@@ -88,6 +94,8 @@ public final class UpstreamPool {
         for (key, t) in targets {
             for action in t.machine.shutdown() { run(action, t, key) }
         }
+        sweep?.cancel()
+        sweep = nil
     }
 
     /// A connection outside the pool (an upgrade, which becomes a tunnel or is closed): `done` is called once,
@@ -120,8 +128,15 @@ public final class UpstreamPool {
         return .upstreamConnectFailed("\(error)")
     }
 
+    private func lookup(_ key: UpstreamTarget) -> Target? {
+        if let last = lastTarget, last.key == key { return last.target }
+        guard let t = targets[key] else { return nil }
+        lastTarget = (key, t)
+        return t
+    }
+
     private func target(_ key: UpstreamTarget) -> Target {
-        if let t = targets[key] { return t }
+        if let t = lookup(key) { return t }
         let t = Target(
             machine: PoolStateMachine(maxConnections: limits.maxConnections, maxIdle: limits.maxIdle))
         targets[key] = t
@@ -138,7 +153,7 @@ public final class UpstreamPool {
         case .none:
             return
         case .lease(let c, let w):
-            t.idleTimers.removeValue(forKey: c)?.cancel()
+            t.idleSince[c] = nil
             guard let entry = t.waiters.removeValue(forKey: w), let connection = t.connections[c] else { return }
             entry.timer?.cancel()
             guard connection.isActive else {
@@ -169,18 +184,37 @@ public final class UpstreamPool {
             }
             entry.lessee.leaseFailed(error)
         case .park(let c):
-            t.idleTimers[c] = eventLoop.assumeIsolated().scheduleTask(in: limits.idleTimeout) { [weak self, weak t] in
-                guard let self, let t else { return }
-                t.idleTimers[c] = nil
-                self.run(t.machine.idleTimedOut(c), t, key)
-            }
+            t.idleSince[c] = .now()
+            if sweep == nil { armSweep(at: .now() + limits.idleTimeout) }
         case .close(let c):
-            t.idleTimers.removeValue(forKey: c)?.cancel()
+            t.idleSince[c] = nil
             if let connection = t.connections.removeValue(forKey: c) {
                 connection.onClosed = nil
                 connection.onRelease = nil
                 connection.channel?.close(promise: nil)
             }
+        }
+    }
+
+    /// Expires connections idle for `idleTimeout`, then waits for the next one due (while any are idle).
+    private func armSweep(at deadline: NIODeadline) {
+        sweep = eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [weak self] in
+            guard let self else { return }
+            self.sweep = nil
+            let now = NIODeadline.now()
+            var next: NIODeadline?
+            for (key, t) in self.targets {
+                for (c, since) in t.idleSince {
+                    let due = since + self.limits.idleTimeout
+                    if due <= now {
+                        t.idleSince[c] = nil
+                        self.run(t.machine.idleTimedOut(c), t, key)
+                    } else {
+                        next = next.map { min($0, due) } ?? due
+                    }
+                }
+            }
+            if let next, self.sweep == nil { self.armSweep(at: next) }
         }
     }
 
@@ -196,7 +230,7 @@ public final class UpstreamPool {
                 }
                 connection.onClosed = { [weak self, weak t] _ in
                     guard let self, let t else { return }
-                    t.idleTimers.removeValue(forKey: c)?.cancel()
+                    t.idleSince[c] = nil
                     t.connections[c] = nil
                     self.run(t.machine.closed(c), t, key)
                 }

@@ -188,7 +188,7 @@ import Testing
         #expect(try Echo.decode(r[3].body).uri == "/ok/4")
     }
 
-    /// Pipelining is handled by ProxyHandler itself: 300 requests in one write (upstream-served and locally
+    /// Pipelining is handled by HTTP1Connection itself: 300 requests in one write (upstream-served and locally
     /// answered ones alternating) are all answered, in order; a good request followed by garbage gets its answer
     /// before the 400 and the close.
     @Test func manyPipelinedRequestsAndTrailingGarbage() async throws {

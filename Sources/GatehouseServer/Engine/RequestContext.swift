@@ -65,6 +65,26 @@ final class RequestContext {
     }
 
     var hasBody: Bool { framing != .none }
+
+    /// A local answer's status, error reason and (for the errors that carry one) constant detail, for the log.
+    func record(_ answer: LocalAnswer) {
+        log.status = answer.response.status
+        guard let error = answer.error else { return }
+        log.error = error.reason
+        switch error {
+        case .invalidToken(let why), .invalidAuthRequest(let why), .forbidden(let why, _): log.detail = why
+        default: break
+        }
+    }
+
+    /// The request's access-log line, written once when the exchange ends.
+    func accessLogEntry(client: String) -> AccessLogEntry {
+        AccessLogEntry(
+            requestID: requestID, client: client, method: method.isEmpty ? "-" : method, path: log.path,
+            route: log.routeID, status: log.status, bytes: log.bytes, upstream: log.upstream,
+            durationMicros: (NIODeadline.now() - start).nanoseconds / 1000, error: log.error, detail: log.detail,
+            user: log.user)
+    }
 }
 
 /// What authentication established: the identity (nil on `auth: none`), Set-Cookie values for the response

@@ -20,14 +20,7 @@ extension HTTP1Connection: ExchangeEdge {
         e.responseStarted = true
         e.responseComplete = true
         if case .unknown = e.body { setBody(e) }
-        if let error = answer.error {
-            ctx.log.error = error.reason
-            switch error {
-            case .invalidToken(let why), .invalidAuthRequest(let why), .forbidden(let why, _): ctx.log.detail = why
-            default: break
-            }
-        }
-        ctx.log.status = answer.response.status
+        ctx.record(answer)
         let close =
             answer.forceClose || answer.response.closeConnection || ctx.wantsClose || quiescing || !e.requestComplete
         e.closeAfter = close
@@ -50,140 +43,20 @@ extension HTTP1Connection: ExchangeEdge {
     }
 
     func forward(_ ctx: RequestContext, to upstream: UpstreamTarget, head: ByteBuffer) {
-        guard let e = exchange, e.ctx === ctx else { return }
-        setBody(e)
-        e.target = upstream
-        e.upstreamHead = head
-        if !e.requestComplete { armActivity(e) }  // a request with a body may stall: watch it
-        lease(e)
+        startForwarding(ctx, to: upstream, head: head)
     }
+}
 
-    /// The request body's framing, once sanitize has run.
-    private func setBody(_ e: HTTP1Exchange) {
-        switch e.ctx.framing {
-        case .none, .untilClose: e.body = .complete
-        case .length(let n): e.body = n > 0 ? .length(remaining: n) : .complete
-        case .chunked: e.body = .chunked(ChunkedDecoder())
-        }
-    }
+extension HTTP1Connection: ExchangeDriver {
+    var chunkMode: ChunkedDecoder.Mode { (exchange?.ctx.versionMinor ?? 1) == 1 ? .passthrough : .payload }
 
-    // MARK: upstream connection
-
-    func lease(_ e: HTTP1Exchange) {
-        guard let target = e.target else { return }
-        e.leasing = true
-        if e.ctx.upgrade {
-            // A fresh connection outside the pool: it becomes a tunnel or is closed after the refusal.
-            guard let pool else { return leaseFailed(.upstreamConnectFailed("no upstream pool on this loop")) }
-            pool.connectUnpooled(target) { [self] result in
-                switch result {
-                case .success(let connection):
-                    guard self.exchange === e, e.leasing else {
-                        connection.abandon()
-                        return
-                    }
-                    self.leased(connection, reused: false)
-                case .failure(let error):
-                    guard self.exchange === e else { return }
-                    self.leaseFailed(error)
-                }
-            }
-            return
-        }
-        guard let pool else { return leaseFailed(.upstreamConnectFailed("no upstream pool on this loop")) }
-        let ticket = pool.lease(target, for: self)
-        if e.leasing { e.ticket = ticket }
-    }
-
-    /// Gives up the exchange's upstream side (its connection is never reused after this).
-    func abandonUpstream(_ e: HTTP1Exchange) {
-        if let ticket = e.ticket, e.leasing { pool?.cancel(ticket) }
-        e.ticket = nil
-        e.leasing = false
-        e.responseTimer?.cancel()
-        e.responseTimer = nil
-        if let upstream = e.upstream {
-            e.upstream = nil
-            if !e.tunneled { upstream.abandon() }
-        }
-    }
-
-    // MARK: timers
-
-    /// `upstream_response` bounds the wait for the response head, counted from when the whole request was sent
-    /// (so a long upload is never cut short by it).
-    func startResponseTimer(_ e: HTTP1Exchange) {
-        guard e.responseTimer == nil, !e.responseStarted, let context else { return }
-        e.responseTimer = context.eventLoop.assumeIsolated().scheduleTask(in: runtime.responseTimeout) { [self] in
-            e.responseTimer = nil
-            guard self.exchange === e, !e.responseStarted else { return }
-            self.abandonUpstream(e)
-            self.answer(e.ctx, .error(.upstreamResponseTimeout, forceClose: !e.requestComplete))
-        }
-    }
-
-    /// While the request body streams in, `idle` bounds the gap between two client reads (a stalled upload gets
-    /// 408); while the response body streams out, `upstream_response` bounds the gap between upstream reads
-    /// (a stalled upstream, or a client that stopped reading, closes both connections).
-    func armActivity(_ e: HTTP1Exchange) {
-        guard let context else { return }
-        e.activityTimer?.cancel()
-        let bodyLimit = TimeAmount(runtime.config.server.idleTimeout)
-        let streamLimit = runtime.responseTimeout
-        var deadline: NIODeadline?
-        if !e.requestComplete { deadline = e.lastClientActivity + bodyLimit }
-        if e.responseStarted, !e.responseComplete {
-            let d = e.lastUpstreamActivity + streamLimit
-            deadline = deadline.map { min($0, d) } ?? d
-        }
-        guard let deadline else { return }
-        e.activityTimer = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [self] in
-            e.activityTimer = nil
-            guard self.exchange === e else { return }
-            let now = NIODeadline.now()
-            let uploadStalled = !e.requestComplete && e.lastClientActivity + bodyLimit <= now
-            let streamStalled = e.responseStarted && !e.responseComplete && e.lastUpstreamActivity + streamLimit <= now
-            guard uploadStalled || streamStalled else {
-                return self.armActivity(e)  // there was progress: wait for the new deadline
-            }
-            if e.responseStarted {
-                e.ctx.log.error = uploadStalled ? "request_body_timeout" : "stream_stalled"
-                self.abort(e)
-            } else {
-                self.abandonUpstream(e)
-                self.answer(e.ctx, .error(.requestTimeout, forceClose: true))
-            }
-        }
+    func bodyMayFlow() {
+        process()
+        resumeReads()
     }
 }
 
 extension HTTP1Connection: UpstreamLessee {
-    func leased(_ connection: UpstreamConnection, reused: Bool) {
-        guard let e = exchange, e.leasing, let head = e.upstreamHead else {
-            connection.abandon()
-            return
-        }
-        e.leasing = false
-        e.ticket = nil
-        e.upstream = connection
-        e.reused = reused
-        e.ctx.log.upstream = e.target?.logDescription ?? "-"
-        connection.begin(
-            self, head: head, isHEAD: e.ctx.isHEAD, upgrade: e.ctx.upgrade,
-            chunkMode: e.ctx.versionMinor == 1 ? .passthrough : .payload)
-        if e.requestComplete {
-            requestSent(e, lastChunk: false)
-        } else {
-            process()  // body bytes already read go now
-            connection.flush()
-        }
-        resumeReads()
-    }
-
-    func leaseFailed(_ error: GatehouseError) {
-        guard let e = exchange, e.leasing else { return }
-        e.leasing = false
-        e.ticket = nil
-        answer(e.ctx, .error(error, forceClose: !e.requestComplete))
-    }
+    func leased(_ connection: UpstreamConnection, reused: Bool) { attach(connection, reused: reused) }
+    func leaseFailed(_ error: GatehouseError) { failLease(error) }
 }

@@ -7,7 +7,7 @@ import NIOCore
 extension HTTP1Connection {
     /// Answers the client's upgrade, then splices the connections once the current read is done (the upstream
     /// connection's parser is still on the stack now).
-    func startTunnel(_ e: HTTP1Exchange, head: ResponseHead) {
+    func startTunnel(_ e: EdgeExchange, head: ResponseHead) {
         guard let context else { return }
         e.tunneled = true
         e.responseStarted = true
@@ -35,7 +35,7 @@ extension HTTP1Connection {
         }
     }
 
-    private func splice(_ e: HTTP1Exchange, response: ByteBuffer, context: ChannelHandlerContext) throws {
+    private func splice(_ e: EdgeExchange, response: ByteBuffer, context: ChannelHandlerContext) throws {
         guard let upstream = e.upstream, let upstreamChannel = upstream.channel else {
             throw ChannelError.ioOnClosedChannel
         }
@@ -82,7 +82,7 @@ extension HTTP1Connection {
 
     /// Closes a tunnel that was idle for `idle`, or that outlived the identity that opened it (the token's `exp`,
     /// the session's end; at most 24 hours).
-    private func armTunnelTimer(_ e: HTTP1Exchange) {
+    private func armTunnelTimer(_ e: EdgeExchange) {
         guard let context else { return }
         let idle = TimeAmount(runtime.config.server.idleTimeout)
         var lifetimeEnd = NIODeadline.now() + .hours(24)

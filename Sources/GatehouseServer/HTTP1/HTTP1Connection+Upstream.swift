@@ -14,8 +14,7 @@ extension HTTP1Connection: UpstreamExchange {
             if head.status == 101 { return startTunnel(e, head: head) }
             e.closeAfter = true  // a refused upgrade: relayed, then both connections close
         }
-        e.responseTimer?.cancel()
-        e.responseTimer = nil
+        e.responseDeadline = nil
         e.responseStarted = true
         e.lastUpstreamActivity = .now()
         ctx.log.status = head.status
@@ -86,38 +85,7 @@ extension HTTP1Connection: UpstreamExchange {
         context.flush()
     }
 
-    func upstreamWritable() {
-        process()
-    }
+    func upstreamWritable() { bodyMayFlow() }
 
-    func upstreamFailed(_ failure: UpstreamFailure) {
-        guard let e = exchange else { return }
-        e.upstream = nil
-        if e.responseStarted {
-            // Truncated response: the client cannot be told in-band; the close shows the truncation.
-            e.ctx.log.error = "upstream_closed_mid_response"
-            return abort(e)
-        }
-        // A pooled connection the upstream closed as it was reused: once more on a fresh one, when nothing of a
-        // body could have been consumed.
-        if failure == .closed, e.reused, !e.retried, !e.ctx.hasBody, let target = e.target {
-            e.retried = true
-            e.reused = false
-            e.responseTimer?.cancel()
-            e.responseTimer = nil
-            pool?.closeIdle(target)
-            return lease(e)
-        }
-        let error: GatehouseError
-        switch failure {
-        case .closed:
-            error = .upstreamClosed
-        case .tls:
-            e.ctx.log.detail = "upstream TLS handshake failed"
-            error = .upstreamClosed
-        case .protocolError(let why):
-            error = .upstreamProtocolError(why)
-        }
-        answer(e.ctx, .error(error, forceClose: !e.requestComplete))
-    }
+    func upstreamFailed(_ failure: UpstreamFailure) { relayFailure(failure) }
 }

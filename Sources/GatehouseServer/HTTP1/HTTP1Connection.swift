@@ -31,13 +31,14 @@ final class HTTP1Connection: ChannelDuplexHandler {
     /// Bytes read and not yet consumed: a partial head, a body waiting for its upstream, a pipelined request.
     var inbound = ByteBuffer()
     var parser: RequestHeadParser
-    var exchange: HTTP1Exchange?
+    var exchange: EdgeExchange?
     var pendingRead = false
     /// The connection carries no further request (an answer that closes it, a shutdown).
     var closing = false
     private var processing = false
     var ids = RequestIDGenerator()
     var pool: GatehouseUpstream.UpstreamPool?
+    let responseWatch = ResponseWatch()
 
     init(runtime: ProxyRuntime, timeouts: ConnectionTimeoutHandler, scheme: String, eventLoop: EventLoop) {
         self.runtime = runtime
@@ -145,7 +146,7 @@ final class HTTP1Connection: ChannelDuplexHandler {
         let offered = head.firstValue("x-request-id")
         let requestID = offered.flatMap { HeaderRules.acceptableRequestID($0) ? $0 : nil } ?? ids.next()
         let ctx = RequestContext(start: .now(), requestID: requestID, head: head, wantsClose: false)
-        let e = HTTP1Exchange(ctx: ctx)
+        let e = EdgeExchange(ctx: ctx)
         exchange = e
         if closing {
             return answer(ctx, .error(.shuttingDown, forceClose: true))
@@ -162,12 +163,12 @@ final class HTTP1Connection: ChannelDuplexHandler {
         case .unsupportedVersion: error = .badRequest("malformed HTTP request (unsupported HTTP version)")
         }
         let ctx = RequestContext(start: .now(), requestID: ids.next(), head: .placeholder, wantsClose: true)
-        exchange = HTTP1Exchange(ctx: ctx)
+        exchange = EdgeExchange(ctx: ctx)
         answer(ctx, .error(error, forceClose: true))
     }
 
     /// Moves request body bytes from `inbound` to the upstream while it can take them.
-    private func pumpBody(_ e: HTTP1Exchange) {
+    private func pumpBody(_ e: EdgeExchange) {
         guard !e.answered, let upstream = e.upstream, !e.tunneled else { return }
         var wrote = false
         defer { if wrote { upstream.flush() } }
@@ -211,15 +212,9 @@ final class HTTP1Connection: ChannelDuplexHandler {
         }
     }
 
-    /// The request is sent in full: the wait for the response head starts.
-    func requestSent(_ e: HTTP1Exchange, lastChunk: Bool) {
-        startResponseTimer(e)
-        e.upstream?.endRequest(lastChunk: lastChunk)
-    }
-
     /// The request cannot go on (its body broke a limit or its framing): answered if nothing was sent yet,
     /// else the connection closes.
-    func failMidRequest(_ e: HTTP1Exchange, _ error: GatehouseError) {
+    func failMidRequest(_ e: EdgeExchange, _ error: GatehouseError) {
         abandonUpstream(e)
         if e.responseStarted {
             e.ctx.log.error = error.reason
@@ -237,6 +232,7 @@ final class HTTP1Connection: ChannelDuplexHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        responseWatch.cancel()
         if let e = exchange {
             exchange = nil
             e.cancelTimers()
@@ -273,7 +269,7 @@ final class HTTP1Connection: ChannelDuplexHandler {
     // MARK: finishing
 
     /// Ends the exchange: the access log (exactly once), then either the next request or the close.
-    func finish(_ e: HTTP1Exchange) {
+    func finish(_ e: EdgeExchange) {
         guard exchange === e, let context else { return }
         e.cancelTimers()
         exchange = nil
@@ -302,7 +298,7 @@ final class HTTP1Connection: ChannelDuplexHandler {
     }
 
     /// Nothing more can be said in-band (a stall or a failure mid-response): log and close at once.
-    func abort(_ e: HTTP1Exchange) {
+    func abort(_ e: EdgeExchange) {
         guard exchange === e, let context else { return }
         e.cancelTimers()
         abandonUpstream(e)
@@ -313,13 +309,7 @@ final class HTTP1Connection: ChannelDuplexHandler {
     }
 
     func log(_ ctx: RequestContext) {
-        let micros = (NIODeadline.now() - ctx.start).nanoseconds / 1000
-        runtime.accessLog.record(
-            AccessLogEntry(
-                requestID: ctx.requestID, client: peer.text, method: ctx.method.isEmpty ? "-" : ctx.method,
-                path: ctx.log.path, route: ctx.log.routeID, status: ctx.log.status, bytes: ctx.log.bytes,
-                upstream: ctx.log.upstream, durationMicros: micros, error: ctx.log.error, detail: ctx.log.detail,
-                user: ctx.log.user))
+        runtime.accessLog.record(ctx.accessLogEntry(client: peer.text))
     }
 }
 

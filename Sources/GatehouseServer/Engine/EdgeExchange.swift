@@ -3,10 +3,10 @@ import GatehouseHTTP
 import GatehouseUpstream
 import NIOCore
 
-/// The I/O state of the one request in flight on an HTTP/1.1 connection: how much of its body is still to be
+/// The I/O state of one request in flight on an edge (an HTTP/1.1 connection, an HTTP/2 stream): how much of its body is still to be
 /// read, the upstream connection carrying it, how the response is framed toward the client, and its timers.
 /// What the phases decided lives in `ctx`.
-final class HTTP1Exchange {
+final class EdgeExchange {
     enum RequestBody {
         /// Not known yet (sanitize has not run).
         case unknown
@@ -46,7 +46,8 @@ final class HTTP1Exchange {
     var tunneled = false
     /// The upstream channel of a tunnel (its handler gave way to a tunnel end).
     var tunnelChannel: Channel?
-    var responseTimer: Scheduled<Void>?
+    /// When the wait for the response head ends (`upstream_response`); checked by the edge's response watch.
+    var responseDeadline: NIODeadline?
     /// Bounds a stalled body in either direction, re-armed lazily (progress costs a timestamp, not a timer).
     var activityTimer: Scheduled<Void>?
     var tunnelTimer: Scheduled<Void>?
@@ -67,8 +68,7 @@ final class HTTP1Exchange {
     }
 
     func cancelTimers() {
-        responseTimer?.cancel()
-        responseTimer = nil
+        responseDeadline = nil
         activityTimer?.cancel()
         activityTimer = nil
         tunnelTimer?.cancel()
