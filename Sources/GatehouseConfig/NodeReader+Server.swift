@@ -12,7 +12,7 @@ extension NodeReader {
         "request_header", "idle", "upstream_connect", "upstream_response", "shutdown_grace",
     ]
     static let accessLogKeys: Set<String> = ["format"]
-    static let upstreamKeys: Set<String> = ["max_idle_per_loop"]
+    static let upstreamKeys: Set<String> = ["max_idle_per_loop", "max_connections_per_loop", "queue_timeout"]
 
     /// Bounds of `limits.max_header_bytes`: below 1 KiB ordinary browsers fail, above 1 MiB it is no guard.
     static let headerBytesRange: ClosedRange<Int64> = 1024...(1 << 20)
@@ -52,11 +52,23 @@ extension NodeReader {
             config.accessLog = value
         }
         if let node = fields.value("upstream"),
-            let upstream = readMapping(node, path: fields.path("upstream"), known: Self.upstreamKeys),
-            let idle = upstream.value("max_idle_per_loop"),
-            let value = integer(idle, path: upstream.path("max_idle_per_loop"), range: 0...10_000)
+            let upstream = readMapping(node, path: fields.path("upstream"), known: Self.upstreamKeys)
         {
-            config.upstreamMaxIdlePerLoop = value
+            if let idle = upstream.value("max_idle_per_loop"),
+                let value = integer(idle, path: upstream.path("max_idle_per_loop"), range: 0...10_000)
+            {
+                config.upstreamMaxIdlePerLoop = value
+            }
+            if let max = upstream.value("max_connections_per_loop"),
+                let value = integer(max, path: upstream.path("max_connections_per_loop"), range: 1...100_000)
+            {
+                config.upstreamMaxConnectionsPerLoop = value
+            }
+            if let wait = upstream.value("queue_timeout"),
+                let value = duration(wait, path: upstream.path("queue_timeout"))
+            {
+                config.upstreamQueueTimeout = value
+            }
         }
         if let node = fields.value("tls") {
             config.tls = readTLS(node, path: fields.path("tls"))

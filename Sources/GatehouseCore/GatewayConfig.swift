@@ -74,6 +74,10 @@ public struct ServerConfig: Sendable, Equatable {
     public var accessLog: AccessLogFormat
     /// Idle keep-alive connections kept per upstream per event loop.
     public var upstreamMaxIdlePerLoop: Int
+    /// Open connections allowed per upstream per event loop; further requests wait for one.
+    public var upstreamMaxConnectionsPerLoop: Int = 1024
+    /// How long a request waits for a pooled connection before 503 `upstream_busy`.
+    public var upstreamQueueTimeout: Duration = .seconds(5)
     public var tls: TLSListenerConfig?
     public var http2: HTTP2Config
 

@@ -43,8 +43,8 @@ final class ProxyRuntime: Sendable {
             tls: upstreamTLS, connectTimeout: .nanoseconds(config.server.upstreamConnectTimeout.nanoseconds),
             maxHeadBytes: 64 * 1024)
         let limits = GatehouseUpstream.UpstreamPool.Limits(
-            maxConnections: 1024, maxIdle: config.server.upstreamMaxIdlePerLoop, idleTimeout: .seconds(30),
-            queueTimeout: .seconds(5))
+            maxConnections: config.server.upstreamMaxConnectionsPerLoop, maxIdle: config.server.upstreamMaxIdlePerLoop,
+            idleTimeout: .seconds(30), queueTimeout: .nanoseconds(config.server.upstreamQueueTimeout.nanoseconds))
         self.upstreamPools = PerLoop(group: group) { loop in
             GatehouseUpstream.UpstreamPool(eventLoop: loop, limits: limits) { target, loop in connector.connect(target, on: loop) }
         }

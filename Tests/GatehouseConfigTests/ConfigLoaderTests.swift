@@ -36,6 +36,8 @@ import Testing
                 format: logfmt
               upstream:
                 max_idle_per_loop: 0
+                max_connections_per_loop: 8
+                queue_timeout: 250ms
             providers:
               - id: corp
                 issuer: https://idp.example.com
@@ -80,6 +82,8 @@ import Testing
         #expect(server.shutdownGrace == .seconds(0))
         #expect(server.accessLog == .logfmt)
         #expect(server.upstreamMaxIdlePerLoop == 0)
+        #expect(server.upstreamMaxConnectionsPerLoop == 8)
+        #expect(server.upstreamQueueTimeout == .milliseconds(250))
         #expect(config.providers == [ProviderConfig(id: "corp", issuer: "https://idp.example.com")])
         #expect(
             config.identityHeaders == [

@@ -168,6 +168,11 @@ import Testing
             yaml: document(server: "server:\n  upstream:\n    max_idle_per_loop: 10001\n"),
             expected: "test.yaml:4:24: server.upstream.max_idle_per_loop: expected an integer from 0 to 10000"),
         Fixture(
+            rule: "max_connections_per_loop range",
+            yaml: document(server: "server:\n  upstream:\n    max_connections_per_loop: 0\n"),
+            expected:
+                "test.yaml:4:31: server.upstream.max_connections_per_loop: expected an integer from 1 to 100000"),
+        Fixture(
             rule: "tls min_version", yaml: document(server: "server:\n  tls: {certificate_file: /c.pem, private_key_file: /k.pem, min_version: \"1.1\"}\n"),
             expected: "test.yaml:3:74: server.tls.min_version: expected \"1.2\" or \"1.3\""),
         Fixture(
