@@ -46,7 +46,8 @@ public struct CookieSealer: Sendable {
         let id = Array(bytes[1..<5])
         guard let key = keys.first(where: { $0.id == id })?.key,
             let nonce = try? AES.GCM.Nonce(data: bytes[5..<17]),
-            let box = try? AES.GCM.SealedBox(nonce: nonce, ciphertext: bytes[17..<(bytes.count - 16)], tag: bytes[(bytes.count - 16)...]),
+            let box = try? AES.GCM.SealedBox(
+                nonce: nonce, ciphertext: bytes[17..<(bytes.count - 16)], tag: bytes[(bytes.count - 16)...]),
             let plain = try? AES.GCM.open(box, using: key, authenticating: Array(purpose.rawValue.utf8))
         else { return nil }
         return Array(plain)

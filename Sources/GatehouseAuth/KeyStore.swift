@@ -133,7 +133,8 @@ public final class KeyStore: Sendable {
                 logger.warning("key skipped", metadata: ["provider": "\(providerID)", "reason": "\(reason)"])
             }
             if set.keys.isEmpty {
-                logger.error("key set has no usable key; keeping the previous one", metadata: ["provider": "\(providerID)"])
+                logger.error(
+                    "key set has no usable key; keeping the previous one", metadata: ["provider": "\(providerID)"])
             } else {
                 newKeys = set
                 maxAge = age
@@ -150,13 +151,15 @@ public final class KeyStore: Sendable {
             if let newKeys {
                 entry.keys = newKeys
                 generations[providerID]?.value.store(newKeys.generation, ordering: .releasing)
-                let seconds = min(max(maxAge?.nanoseconds ?? Self.defaultRefresh.nanoseconds, 60_000_000_000), 86_400_000_000_000)
+                let seconds = min(
+                    max(maxAge?.nanoseconds ?? Self.defaultRefresh.nanoseconds, 60_000_000_000), 86_400_000_000_000)
                 entry.nextRefresh = .nanoseconds(seconds)
             }
             entries[providerID] = entry
         }
         if ok {
-            logger.info("key set loaded", metadata: ["provider": "\(providerID)", "keys": "\(newKeys?.keys.count ?? 0)"])
+            logger.info(
+                "key set loaded", metadata: ["provider": "\(providerID)", "keys": "\(newKeys?.keys.count ?? 0)"])
         }
         return ok
     }

@@ -18,7 +18,8 @@ public struct DevTokenSigner: Sendable {
         let raw = Array(key.publicKey.rawRepresentation)
         let x = Base64URL.encode(raw[0..<32])
         let y = Base64URL.encode(raw[32..<64])
-        return #"{"keys":[{"kty":"EC","crv":"P-256","alg":"ES256","use":"sig","kid":"\#(kid)","x":"\#(x)","y":"\#(y)"}]}"#
+        return
+            #"{"keys":[{"kty":"EC","crv":"P-256","alg":"ES256","use":"sig","kid":"\#(kid)","x":"\#(x)","y":"\#(y)"}]}"#
     }
 
     /// Signs the given claims (a JSON object text) as a compact JWS.

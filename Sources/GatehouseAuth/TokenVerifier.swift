@@ -35,7 +35,10 @@ public struct TokenVerifier: Sendable {
         // Exactly three base64url segments; the first two joined by '.' are the signing input. Split and decoded
         // on the token's contiguous bytes (no per-byte generic iteration).
         var text = token
-        enum Split { case parts([UInt8], [UInt8], [UInt8], signingInput: [UInt8]), notCompact, badBase64 }
+        enum Split {
+            case parts([UInt8], [UInt8], [UInt8], signingInput: [UInt8])
+            case notCompact, badBase64
+        }
         let split: Split = text.withUTF8 { buf in
             var dots: (Int, Int) = (-1, -1)
             for i in 0..<buf.count where buf[i] == UInt8(ascii: ".") {
@@ -52,13 +55,18 @@ public struct TokenVerifier: Sendable {
                 let payload = Base64URL.decode(bytes: UnsafeBufferPointer(rebasing: buf[(dots.0 + 1)..<dots.1])),
                 let signature = Base64URL.decode(bytes: UnsafeBufferPointer(rebasing: buf[(dots.1 + 1)...]))
             else { return .badBase64 }
-            return .parts(header, payload, signature, signingInput: Array(UnsafeBufferPointer(rebasing: buf[0..<dots.1])))
+            return .parts(
+                header, payload, signature, signingInput: Array(UnsafeBufferPointer(rebasing: buf[0..<dots.1])))
         }
-        let headerBytes: [UInt8], payloadBytes: [UInt8], signature: [UInt8], signingInput: [UInt8]
+        let headerBytes: [UInt8]
+        let payloadBytes: [UInt8]
+        let signature: [UInt8]
+        let signingInput: [UInt8]
         switch split {
         case .notCompact: return .rejected("not a compact JWS")
         case .badBase64: return .rejected("malformed base64url")
-        case .parts(let h, let p, let sig, let input): (headerBytes, payloadBytes, signature, signingInput) = (h, p, sig, input)
+        case .parts(let h, let p, let sig, let input):
+            (headerBytes, payloadBytes, signature, signingInput) = (h, p, sig, input)
         }
         guard !signature.isEmpty else { return .rejected("missing signature") }
         guard let header = try? JSONValue.parse(headerBytes), case .object(let h) = header else {

@@ -1,6 +1,6 @@
 import Crypto
-import Foundation
 import CryptoExtras
+import Foundation
 import GatehouseCore
 
 /// A public (or, for HS*, shared) key with the algorithms it may verify. The algorithm is bound to the key:
@@ -36,13 +36,18 @@ public struct VerificationKey: Sendable {
         case (.rsa(let key), .rs512), (.rsa(let key), .ps512):
             return Self.rsaValid(key, signature, SHA512.hash(data: input), algorithm)
         case (.p256(let key), .es256):
-            guard signature.count == 64, let sig = try? P256.Signing.ECDSASignature(rawRepresentation: signature) else { return false }
+            guard signature.count == 64, let sig = try? P256.Signing.ECDSASignature(rawRepresentation: signature) else {
+                return false
+            }
             return key.isValidSignature(sig, for: SHA256.hash(data: input))
         case (.p384(let key), .es384):
-            guard signature.count == 96, let sig = try? P384.Signing.ECDSASignature(rawRepresentation: signature) else { return false }
+            guard signature.count == 96, let sig = try? P384.Signing.ECDSASignature(rawRepresentation: signature) else {
+                return false
+            }
             return key.isValidSignature(sig, for: SHA384.hash(data: input))
         case (.p521(let key), .es512):
-            guard signature.count == 132, let sig = try? P521.Signing.ECDSASignature(rawRepresentation: signature) else { return false }
+            guard signature.count == 132, let sig = try? P521.Signing.ECDSASignature(rawRepresentation: signature)
+            else { return false }
             return key.isValidSignature(sig, for: SHA512.hash(data: input))
         case (.ed25519(let key), .edDSA):
             guard signature.count == 64 else { return false }
@@ -123,7 +128,8 @@ public enum JWKSParser {
         }
         func bound(_ family: Set<JWTAlgorithm>) -> Result<Set<JWTAlgorithm>, JSONParseError> {
             if let declared {
-                return family.contains(declared) ? .success([declared]) : .failure(.init("alg does not fit the key type"))
+                return family.contains(declared)
+                    ? .success([declared]) : .failure(.init("alg does not fit the key type"))
             }
             return .success(family)
         }
@@ -141,17 +147,20 @@ public enum JWKSParser {
             let point = x + y
             switch jwk["crv"]?.stringValue {
             case "P-256":
-                guard x.count == 32, y.count == 32, let key = try? P256.Signing.PublicKey(rawRepresentation: point) else {
+                guard x.count == 32, y.count == 32, let key = try? P256.Signing.PublicKey(rawRepresentation: point)
+                else {
                     return .failure(.init("invalid P-256 point"))
                 }
                 return bound([.es256]).map { VerificationKey(kid: kid, material: .p256(key), algorithms: $0) }
             case "P-384":
-                guard x.count == 48, y.count == 48, let key = try? P384.Signing.PublicKey(rawRepresentation: point) else {
+                guard x.count == 48, y.count == 48, let key = try? P384.Signing.PublicKey(rawRepresentation: point)
+                else {
                     return .failure(.init("invalid P-384 point"))
                 }
                 return bound([.es384]).map { VerificationKey(kid: kid, material: .p384(key), algorithms: $0) }
             case "P-521":
-                guard x.count == 66, y.count == 66, let key = try? P521.Signing.PublicKey(rawRepresentation: point) else {
+                guard x.count == 66, y.count == 66, let key = try? P521.Signing.PublicKey(rawRepresentation: point)
+                else {
                     return .failure(.init("invalid P-521 point"))
                 }
                 return bound([.es512]).map { VerificationKey(kid: kid, material: .p521(key), algorithms: $0) }

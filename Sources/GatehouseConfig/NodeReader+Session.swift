@@ -43,7 +43,9 @@ extension NodeReader {
         {
             config.sameSite = value
             if value == .none && !config.secure {
-                report("same_site: none requires secure: true (browsers drop such cookies)", at: fields.path("same_site"), node: node)
+                report(
+                    "same_site: none requires secure: true (browsers drop such cookies)", at: fields.path("same_site"),
+                    node: node)
             }
         }
         if let node = fields.value("domain"), let text = nonEmptyString(node, path: fields.path("domain")) {
@@ -60,7 +62,8 @@ extension NodeReader {
             let node = fields.value("cookie_name")
         {
             if !config.secure {
-                report("a __Host- or __Secure- cookie name needs secure: true", at: fields.path("cookie_name"), node: node)
+                report(
+                    "a __Host- or __Secure- cookie name needs secure: true", at: fields.path("cookie_name"), node: node)
             } else if config.cookieName.hasPrefix("__Host-") && config.domain != nil {
                 report("a __Host- cookie name cannot have a domain", at: fields.path("cookie_name"), node: node)
             }
@@ -103,7 +106,8 @@ extension NodeReader {
             case .success(let prefix) where prefix != "/":
                 config.pathPrefix = prefix
             case .success:
-                report("must not be / (the endpoints need their own prefix)", at: fields.path("path_prefix"), node: node)
+                report(
+                    "must not be / (the endpoints need their own prefix)", at: fields.path("path_prefix"), node: node)
             case .failure(let error):
                 report(error.description, at: fields.path("path_prefix"), node: node)
             }
@@ -114,11 +118,14 @@ extension NodeReader {
                     config.redirectURL = text
                 } else {
                     report(
-                        "must end in \(config.pathPrefix)/callback (the callback endpoint)", at: fields.path("redirect_url"),
+                        "must end in \(config.pathPrefix)/callback (the callback endpoint)",
+                        at: fields.path("redirect_url"),
                         node: node)
                 }
             } else {
-                report("expected an absolute http(s):// URL without query or fragment", at: fields.path("redirect_url"), node: node)
+                report(
+                    "expected an absolute http(s):// URL without query or fragment", at: fields.path("redirect_url"),
+                    node: node)
             }
         }
         if let node = fields.value("allowed_redirect_hosts"),
@@ -134,7 +141,9 @@ extension NodeReader {
             if text.hasPrefix("/") && !text.hasPrefix("//") || AbsoluteURL(text) != nil {
                 config.postLogoutRedirectURL = text
             } else {
-                report("expected a path starting with / or an absolute http(s):// URL", at: fields.path("post_logout_redirect_url"), node: node)
+                report(
+                    "expected a path starting with / or an absolute http(s):// URL",
+                    at: fields.path("post_logout_redirect_url"), node: node)
             }
         }
         return config

@@ -11,8 +11,12 @@ extension NodeReader {
 
     mutating func readTLS(_ node: Node, path: String) -> TLSListenerConfig? {
         guard let fields = readMapping(node, path: path, known: Self.tlsKeys) else { return nil }
-        let cert = required(fields, "certificate_file").flatMap { nonEmptyString($0, path: fields.path("certificate_file")) }
-        let key = required(fields, "private_key_file").flatMap { nonEmptyString($0, path: fields.path("private_key_file")) }
+        let cert = required(fields, "certificate_file").flatMap {
+            nonEmptyString($0, path: fields.path("certificate_file"))
+        }
+        let key = required(fields, "private_key_file").flatMap {
+            nonEmptyString($0, path: fields.path("private_key_file"))
+        }
         var config = TLSListenerConfig(certificateFile: cert ?? "", privateKeyFile: key ?? "")
         if let node = fields.value("listen") {
             guard let items = list(node, path: fields.path("listen")) else { return nil }
@@ -28,7 +32,8 @@ extension NodeReader {
         }
         if let node = fields.value("alpn"),
             let values = strings(
-                node, path: fields.path("alpn"), check: { ["h2", "http/1.1"].contains($0) ? nil : "expected h2 or http/1.1" })
+                node, path: fields.path("alpn"),
+                check: { ["h2", "http/1.1"].contains($0) ? nil : "expected h2 or http/1.1" })
         {
             if values.isEmpty { report("must list h2, http/1.1 or both", at: fields.path("alpn"), node: node) }
             config.alpn = values
@@ -75,7 +80,9 @@ extension NodeReader {
                 report("expected a host name", at: fields.path("server_name"), node: node)
             }
         }
-        if let node = fields.value("insecure_skip_verify"), let value = bool(node, path: fields.path("insecure_skip_verify")) {
+        if let node = fields.value("insecure_skip_verify"),
+            let value = bool(node, path: fields.path("insecure_skip_verify"))
+        {
             tls.insecureSkipVerify = value
         }
         return tls

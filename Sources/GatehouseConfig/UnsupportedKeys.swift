@@ -9,7 +9,6 @@ enum UnsupportedKeys {
         case document, server, route
     }
 
-
     static let all: [Section: [String: String]] = [
         .document: [:],
         .server: [:],

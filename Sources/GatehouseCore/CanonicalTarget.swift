@@ -161,7 +161,9 @@ public struct CanonicalTarget: Sendable, Equatable {
                 let isLast = index == decoded.count
                 if let semicolon = segment.firstIndex(of: UInt8(ascii: ";")) {
                     let name = segment[segment.startIndex..<semicolon]
-                    if name.elementsEqual([UInt8(ascii: ".")]) || name.elementsEqual([UInt8(ascii: "."), UInt8(ascii: ".")]) {
+                    if name.elementsEqual([UInt8(ascii: ".")])
+                        || name.elementsEqual([UInt8(ascii: "."), UInt8(ascii: ".")])
+                    {
                         throw .dotSegmentParameters
                     }
                 }

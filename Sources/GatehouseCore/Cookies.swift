@@ -18,7 +18,9 @@ public enum Cookies {
                     guard let eq = buf[part].firstIndex(of: UInt8(ascii: "=")) else { return true }
                     let n = trim(buf, part.lowerBound..<eq)
                     var v = trim(buf, (eq + 1)..<part.upperBound)
-                    if v.count >= 2, buf[v.lowerBound] == UInt8(ascii: "\""), buf[v.upperBound - 1] == UInt8(ascii: "\"") {
+                    if v.count >= 2, buf[v.lowerBound] == UInt8(ascii: "\""),
+                        buf[v.upperBound - 1] == UInt8(ascii: "\"")
+                    {
                         v = (v.lowerBound + 1)..<(v.upperBound - 1)
                     }
                     guard !n.isEmpty else { return true }

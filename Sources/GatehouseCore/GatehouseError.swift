@@ -40,11 +40,14 @@ public enum GatehouseError: Error, Sendable, Equatable {
     // internal
     case shuttingDown
 
-    public enum Source: String, Sendable { case client, upstream, identityProvider = "identity_provider", config, `internal` }
+    public enum Source: String, Sendable {
+        case client, upstream, identityProvider = "identity_provider", config, `internal`
+    }
 
     public var source: Source {
         switch self {
-        case .badRequest, .expectationFailed, .requestTimeout, .headerTooLarge, .bodyTooLarge, .notFound, .methodNotAllowed, .encodedSlashNotAllowed, .doubleEncodingNotAllowed,
+        case .badRequest, .expectationFailed, .requestTimeout, .headerTooLarge, .bodyTooLarge, .notFound,
+            .methodNotAllowed, .encodedSlashNotAllowed, .doubleEncodingNotAllowed,
             .noCredentials, .invalidToken, .invalidAuthRequest, .forbidden, .loginRequired:
             return .client
         case .loginFailed(let failure): return failure.byProvider ? .identityProvider : .client
@@ -116,7 +119,8 @@ public struct HTTPErrorResponse: Sendable, Equatable {
     /// `Bearer realm="gatehouse", error="...", error_description="..."` (RFC 6750 §3). The description is one
     /// of Gatehouse's own constant phrases; quotes and backslashes are dropped defensively all the same.
     static func bearerChallenge(error: String, description: String) -> String {
-        let safe = String(description.unicodeScalars.filter { $0.value >= 0x20 && $0.value < 0x7F && $0 != "\"" && $0 != "\\" })
+        let safe = String(
+            description.unicodeScalars.filter { $0.value >= 0x20 && $0.value < 0x7F && $0 != "\"" && $0 != "\\" })
         return "Bearer realm=\"gatehouse\", error=\"\(error)\", error_description=\"\(safe)\""
     }
 
@@ -138,7 +142,8 @@ public struct HTTPErrorResponse: Sendable, Equatable {
             return HTTPErrorResponse(
                 status: 413, headers: [], body: "request body larger than \(limit) bytes\n", closeConnection: true)
         case .notFound:
-            return HTTPErrorResponse(status: 404, headers: [], body: "no route for this request\n", closeConnection: false)
+            return HTTPErrorResponse(
+                status: 404, headers: [], body: "no route for this request\n", closeConnection: false)
         case .methodNotAllowed(let allowed):
             return HTTPErrorResponse(
                 status: 405, headers: [("Allow", allowed.joined(separator: ", "))], body: "method not allowed\n",
@@ -148,7 +153,8 @@ public struct HTTPErrorResponse: Sendable, Equatable {
                 status: 400, headers: [], body: "bad request: encoded slash in path\n", closeConnection: false)
         case .doubleEncodingNotAllowed:
             return HTTPErrorResponse(
-                status: 400, headers: [], body: "bad request: double-encoded character in path\n", closeConnection: false)
+                status: 400, headers: [], body: "bad request: double-encoded character in path\n",
+                closeConnection: false)
         case .authNotSupported(let mode):
             return HTTPErrorResponse(
                 status: 500, headers: [], body: "auth mode \(mode.rawValue) is not available in this build\n",
@@ -179,7 +185,8 @@ public struct HTTPErrorResponse: Sendable, Equatable {
                     body: "sign-in required: \(url)\n", closeConnection: false)
             }
             return HTTPErrorResponse(
-                status: 401, headers: [("WWW-Authenticate", "Bearer realm=\"gatehouse\""), ("Cache-Control", "no-store")],
+                status: 401,
+                headers: [("WWW-Authenticate", "Bearer realm=\"gatehouse\""), ("Cache-Control", "no-store")],
                 body: "{\"error\":\"login_required\",\"login_url\":\(JSONText.quote(url))}\n", closeConnection: false,
                 contentType: "application/json")
         case .loginFailed(let failure):
@@ -194,7 +201,8 @@ public struct HTTPErrorResponse: Sendable, Equatable {
         case .upstreamConnectFailed, .upstreamConnectTimeout:
             return HTTPErrorResponse(status: 502, headers: [], body: "upstream unavailable\n", closeConnection: false)
         case .upstreamProtocolError, .upstreamClosed:
-            return HTTPErrorResponse(status: 502, headers: [], body: "bad response from upstream\n", closeConnection: false)
+            return HTTPErrorResponse(
+                status: 502, headers: [], body: "bad response from upstream\n", closeConnection: false)
         case .upstreamResponseTimeout:
             return HTTPErrorResponse(status: 504, headers: [], body: "upstream timed out\n", closeConnection: false)
         case .upstreamBusy:

@@ -32,7 +32,8 @@ extension JSONValue {
         case .string(let s): return JSONText.quote(s)
         case .array(let items): return "[" + items.map(\.serialized).joined(separator: ",") + "]"
         case .object(let members):
-            return "{" + members.keys.sorted().map { JSONText.quote($0) + ":" + (members[$0] ?? .null).serialized }
+            return "{"
+                + members.keys.sorted().map { JSONText.quote($0) + ":" + (members[$0] ?? .null).serialized }
                 .joined(separator: ",") + "}"
         }
     }
@@ -56,7 +57,9 @@ public enum FormEncoding {
 
     /// The single value of `name`: nil when absent; `.failure` when repeated (a classic parameter-pollution
     /// trick on `state` and `code`).
-    public static func single(_ name: String, in pairs: [(name: String, value: String)]) -> Result<String?, RepeatedParameter> {
+    public static func single(_ name: String, in pairs: [(name: String, value: String)]) -> Result<
+        String?, RepeatedParameter
+    > {
         let values = pairs.filter { $0.name == name }
         if values.count > 1 { return .failure(RepeatedParameter(name: name)) }
         return .success(values.first?.value)
@@ -136,7 +139,9 @@ public struct LoginFailure: Sendable, Equatable {
     public var retryURL: String
     public var byProvider: Bool
 
-    public init(status: Int, reason: String, message: String, hint: String? = nil, retryURL: String, byProvider: Bool = false) {
+    public init(
+        status: Int, reason: String, message: String, hint: String? = nil, retryURL: String, byProvider: Bool = false
+    ) {
         self.status = status
         self.reason = reason
         self.message = message

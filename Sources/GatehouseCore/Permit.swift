@@ -93,7 +93,10 @@ public enum AccessPolicy {
     /// JSON number syntax only: no hex floats, `inf` or `nan` (which `Double.init` would accept).
     static func isDecimalNumber(_ text: String) -> Bool {
         !text.isEmpty && text.utf8.count <= 32
-            && text.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "e") || $0 == UInt8(ascii: "E") || $0 == UInt8(ascii: "+") }
+            && text.utf8.allSatisfy {
+                ($0 >= 0x30 && $0 <= 0x39) || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: ".")
+                    || $0 == UInt8(ascii: "e") || $0 == UInt8(ascii: "E") || $0 == UInt8(ascii: "+")
+            }
     }
 
     /// The lower-cased domain of an address with exactly one `@` and non-empty parts; nil otherwise.

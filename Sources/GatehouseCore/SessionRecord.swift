@@ -34,7 +34,8 @@ public struct SessionRecord: Sendable, Equatable {
     public func encoded() -> [UInt8] {
         var o: [String: JSONValue] = [
             "v": .number(1), "p": .string(providerID), "s": .string(sessionID), "c": .object(claims),
-            "i": .number(Double(createdAt)), "e": .number(Double(expiresAt)), "a": .number(Double(accessTokenExpiresAt)),
+            "i": .number(Double(createdAt)), "e": .number(Double(expiresAt)),
+            "a": .number(Double(accessTokenExpiresAt)),
         ]
         if let accessToken { o["at"] = .string(accessToken) }
         if let refreshToken { o["rt"] = .string(refreshToken) }
@@ -85,7 +86,9 @@ public struct LoginTransaction: Sendable, Equatable {
     public var providerID: String
     public var createdAt: Int64
 
-    public init(state: String, nonce: String, codeVerifier: String, returnURL: String, providerID: String, createdAt: Int64) {
+    public init(
+        state: String, nonce: String, codeVerifier: String, returnURL: String, providerID: String, createdAt: Int64
+    ) {
         self.state = state
         self.nonce = nonce
         self.codeVerifier = codeVerifier

@@ -1,6 +1,9 @@
 /// `server.tls` — HTTPS listeners (issue 5).
 public struct TLSListenerConfig: Sendable, Equatable {
-    public enum Version: String, Sendable, Equatable { case v1_2 = "1.2", v1_3 = "1.3" }
+    public enum Version: String, Sendable, Equatable {
+        case v1_2 = "1.2"
+        case v1_3 = "1.3"
+    }
 
     public var listen: [ListenAddress]
     /// PEM file: the certificate chain, leaf first.
@@ -48,7 +51,8 @@ public struct UpstreamTLS: Sendable, Hashable {
     public var insecureSkipVerify: Bool
 
     public init(
-        caFile: String? = nil, clientCertificateFile: String? = nil, clientKeyFile: String? = nil, serverName: String? = nil,
+        caFile: String? = nil, clientCertificateFile: String? = nil, clientKeyFile: String? = nil,
+        serverName: String? = nil,
         insecureSkipVerify: Bool = false
     ) {
         self.caFile = caFile

@@ -38,8 +38,9 @@ public enum WebSocketUpgrade {
         }
         guard upgrades == ["websocket"] else { return "only Upgrade: websocket is supported" }
         guard version == "13" else { return "Sec-WebSocket-Version must be 13" }
-        guard let key, key.utf8.count == 24, key.hasSuffix("=="), Base64URL.decode(
-            String(key.map { $0 == "+" ? "-" : $0 == "/" ? "_" : $0 }).dropLast(2).utf8)?.count == 16
+        guard let key, key.utf8.count == 24, key.hasSuffix("=="),
+            Base64URL.decode(
+                String(key.map { $0 == "+" ? "-" : $0 == "/" ? "_" : $0 }).dropLast(2).utf8)?.count == 16
         else { return "invalid Sec-WebSocket-Key" }
         return nil
     }

@@ -86,7 +86,8 @@ public struct StructuredLogHandler: LogHandler {
         case .logfmt:
             line = fields.map { "\($0.0)=\(StructuredLogHandler.logfmtQuote($0.1))" }.joined(separator: " ")
         case .json, .off:
-            line = "{" + fields.map { "\"\($0.0)\":\(StructuredLogHandler.jsonQuote($0.1))" }.joined(separator: ",") + "}"
+            line =
+                "{" + fields.map { "\"\($0.0)\":\(StructuredLogHandler.jsonQuote($0.1))" }.joined(separator: ",") + "}"
         }
         sink.write(line + "\n")
     }
@@ -96,14 +97,16 @@ public struct StructuredLogHandler: LogHandler {
         case .string(let s): return s
         case .stringConvertible(let c): return c.description
         case .array(let a): return a.map { flatten($0) }.joined(separator: ",")
-        case .dictionary(let d): return d.keys.sorted().map { "\($0)=\(flatten(d[$0] ?? .string("")))" }.joined(separator: ",")
+        case .dictionary(let d):
+            return d.keys.sorted().map { "\($0)=\(flatten(d[$0] ?? .string("")))" }.joined(separator: ",")
         }
     }
 
     static func jsonQuote(_ s: String) -> String { JSONText.quote(s) }
 
     static func logfmtQuote(_ s: String) -> String {
-        let needsQuotes = s.isEmpty || s.unicodeScalars.contains { $0 == " " || $0 == "=" || $0 == "\"" || $0.value < 0x20 }
+        let needsQuotes =
+            s.isEmpty || s.unicodeScalars.contains { $0 == " " || $0 == "=" || $0 == "\"" || $0.value < 0x20 }
         return needsQuotes ? jsonQuote(s) : s
     }
 

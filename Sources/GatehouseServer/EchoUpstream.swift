@@ -45,14 +45,19 @@ final class EchoHandler: ChannelDuplexHandler {
         case .head(let h):
             head = h
             keepAlive = h.isKeepAlive
-            let hasBody = h.headers.contains(name: "content-length") && h.headers.first(name: "content-length") != "0"
+            let hasBody =
+                h.headers.contains(name: "content-length") && h.headers.first(name: "content-length") != "0"
                 || h.headers.contains(name: "transfer-encoding")
             if hasBody {
                 streaming = true
                 var headers = HTTPHeaders()
                 headers.add(name: "Content-Type", value: "application/octet-stream")
-                if let length = h.headers.first(name: "content-length") { headers.add(name: "Content-Length", value: length) }
-                context.write(wrapOutboundOut(.head(HTTPResponseHead(version: h.version, status: .ok, headers: headers))), promise: nil)
+                if let length = h.headers.first(name: "content-length") {
+                    headers.add(name: "Content-Length", value: length)
+                }
+                context.write(
+                    wrapOutboundOut(.head(HTTPResponseHead(version: h.version, status: .ok, headers: headers))),
+                    promise: nil)
             }
         case .body(let buffer):
             if streaming { context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil) }
@@ -69,20 +74,26 @@ final class EchoHandler: ChannelDuplexHandler {
                 var headers = HTTPHeaders()
                 headers.add(name: "Content-Type", value: "application/octet-stream")
                 headers.add(name: "Content-Length", value: String(n))
-                context.write(wrapOutboundOut(.head(HTTPResponseHead(version: h.version, status: .ok, headers: headers))), promise: nil)
+                context.write(
+                    wrapOutboundOut(.head(HTTPResponseHead(version: h.version, status: .ok, headers: headers))),
+                    promise: nil)
                 generateRemaining = n
                 generate(context: context)
                 if n == 0 { return }
                 return
             }
-            var json = "{\"method\":\(EchoUpstream.quote(h.method.rawValue)),\"uri\":\(EchoUpstream.quote(h.uri)),\"headers\":["
-            json += h.headers.map { "[\(EchoUpstream.quote($0.name)),\(EchoUpstream.quote($0.value))]" }.joined(separator: ",")
+            var json =
+                "{\"method\":\(EchoUpstream.quote(h.method.rawValue)),\"uri\":\(EchoUpstream.quote(h.uri)),\"headers\":["
+            json += h.headers.map { "[\(EchoUpstream.quote($0.name)),\(EchoUpstream.quote($0.value))]" }.joined(
+                separator: ",")
             json += "]}\n"
             let body = context.channel.allocator.buffer(string: json)
             var headers = HTTPHeaders()
             headers.add(name: "Content-Type", value: "application/json")
             headers.add(name: "Content-Length", value: String(body.readableBytes))
-            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: h.version, status: .ok, headers: headers))), promise: nil)
+            context.write(
+                wrapOutboundOut(.head(HTTPResponseHead(version: h.version, status: .ok, headers: headers))),
+                promise: nil)
             context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
             finish(context: context)
         }

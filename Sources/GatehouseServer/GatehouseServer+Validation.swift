@@ -13,7 +13,8 @@ extension GatehouseServer {
                 let ids = route.providers ?? config.providers.map(\.id)
                 if !ids.contains(where: { id in config.providers.first { $0.id == id }?.clientID != nil }) {
                     problems.append(
-                        "routes[\(index)].auth: session needs a provider with client_id (the browser login's OIDC client)")
+                        "routes[\(index)].auth: session needs a provider with client_id (the browser login's OIDC client)"
+                    )
                 }
             }
             if route.auth == .jwt || route.auth == .session {

@@ -185,7 +185,8 @@ public final class GatehouseServer: Sendable {
                 }
                 .bind(host: adminAddress.host, port: adminAddress.port).get()
             state.withLockedValue { $0.admin = channel }
-            logger.info("admin listening", metadata: ["address": "\(adminAddress.host):\(channel.localAddress?.port ?? 0)"])
+            logger.info(
+                "admin listening", metadata: ["address": "\(adminAddress.host):\(channel.localAddress?.port ?? 0)"])
         }
         readiness.set(true)
     }
@@ -222,7 +223,8 @@ public final class GatehouseServer: Sendable {
             if tls { s.tlsListeners.append(channel) } else { s.listeners.append(channel) }
         }
         logger.info(
-            tls ? "listening (TLS)" : "listening", metadata: ["address": "\(address.host):\(channel.localAddress?.port ?? 0)"])
+            tls ? "listening (TLS)" : "listening",
+            metadata: ["address": "\(address.host):\(channel.localAddress?.port ?? 0)"])
     }
 
     static func configureClientPipeline(_ channel: Channel, runtime: ProxyRuntime, scheme: String? = nil) throws {

@@ -46,7 +46,9 @@ final class ProxyRuntime: Sendable {
             maxConnections: config.server.upstreamMaxConnectionsPerLoop, maxIdle: config.server.upstreamMaxIdlePerLoop,
             idleTimeout: .seconds(30), queueTimeout: .nanoseconds(config.server.upstreamQueueTimeout.nanoseconds))
         self.upstreamPools = PerLoop(group: group) { loop in
-            GatehouseUpstream.UpstreamPool(eventLoop: loop, limits: limits) { target, loop in connector.connect(target, on: loop) }
+            GatehouseUpstream.UpstreamPool(eventLoop: loop, limits: limits) { target, loop in
+                connector.connect(target, on: loop)
+            }
         }
         self.tokenCaches = PerLoop(group: group) { _ in VerifiedTokenCache() }
         self.sessionCaches = PerLoop(group: group) { _ in OpenedSessionCache() }
@@ -78,10 +80,13 @@ extension ProxyRuntime {
     /// TLS client contexts for every https upstream of the config: the system trust store or `ca_file`, an
     /// optional client certificate (mTLS), TLS 1.2+, or no verification at all with `insecure_skip_verify`
     /// (logged at start as a warning).
-    static func makeUpstreamTLSContexts(_ config: GatewayConfig, logger: Logger) throws -> [UpstreamTLS: NIOSSLContext] {
+    static func makeUpstreamTLSContexts(_ config: GatewayConfig, logger: Logger) throws -> [UpstreamTLS: NIOSSLContext]
+    {
         var out: [UpstreamTLS: NIOSSLContext] = [:]
         for route in config.routes {
-            guard route.upstream.scheme == .https, let settings = route.upstream.tls, out[settings] == nil else { continue }
+            guard route.upstream.scheme == .https, let settings = route.upstream.tls, out[settings] == nil else {
+                continue
+            }
             var tls = TLSConfiguration.makeClientConfiguration()
             tls.minimumTLSVersion = .tlsv12
             if let caFile = settings.caFile {

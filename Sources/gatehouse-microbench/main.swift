@@ -29,16 +29,18 @@ let signer = DevTokenSigner(kid: "k")
 let now = Int64(Date().timeIntervalSince1970)
 let token = try signer.sign(
     claimsJSON:
-        #"{"iss":"https://i","aud":"api","sub":"alice","email":"alice@example.com","groups":["staff"],"exp":\#(now + 3600)}"#)
+        #"{"iss":"https://i","aud":"api","sub":"alice","email":"alice@example.com","groups":["staff"],"exp":\#(now + 3600)}"#
+)
 let provider = ProviderConfig(id: "p", issuer: "https://i", audiences: ["api"])
 let store = KeyStore(providers: [provider], source: FixedSource(jwks: signer.jwks), logger: Logger(label: "bench"))
 _ = await store.refresh(providerID: "p")
 let authenticator = BearerAuthenticator(store: store)
 let cache = VerifiedTokenCache()
 var headers = HTTPHeaders()
-for (n, v) in [("Host", "127.0.0.1:8080"), ("User-Agent", "wrk"), ("Accept", "*/*"),
-    ("Accept-Encoding", "gzip"), ("Authorization", "Bearer " + token), ("X-Custom", "1")]
-{ headers.add(name: n, value: v) }
+for (n, v) in [
+    ("Host", "127.0.0.1:8080"), ("User-Agent", "wrk"), ("Accept", "*/*"),
+    ("Accept-Encoding", "gzip"), ("Authorization", "Bearer " + token), ("X-Custom", "1"),
+] { headers.add(name: n, value: v) }
 let fields: HeaderFields = headers.map { (name: $0.name, value: $0.value) }
 measure("HTTPHeaders -> HeaderFields") { blackHole(headers.map { (name: $0.name, value: $0.value) }) }
 let route = RouteConfig(
@@ -47,15 +49,19 @@ let route = RouteConfig(
 let rules = HeaderRules(identityHeaders: GatewayConfig.defaultIdentityHeaders, trustedProxies: [])
 
 measure("RequestValidation.validate") {
-    blackHole(try? RequestValidation.validate(
-        head: .init(method: "GET", target: "/api/orders?x=1", versionMajor: 1, versionMinor: 1), headers: fields,
-        maxHeaderBytes: 32768))
+    blackHole(
+        try? RequestValidation.validate(
+            head: .init(method: "GET", target: "/api/orders?x=1", versionMajor: 1, versionMinor: 1), headers: fields,
+            maxHeaderBytes: 32768))
 }
 measure("BearerCredentials.extract") { blackHole(try? BearerCredentials.extract(headers: fields, query: "x=1")) }
-guard case .verified(let identity, _) = authenticator.authenticate(token: token, allowed: nil, cache: cache, now: now) else {
+guard case .verified(let identity, _) = authenticator.authenticate(token: token, allowed: nil, cache: cache, now: now)
+else {
     fatalError("token did not verify")
 }
-measure("authenticate (cache hit)") { blackHole(authenticator.authenticate(token: token, allowed: nil, cache: cache, now: now)) }
+measure("authenticate (cache hit)") {
+    blackHole(authenticator.authenticate(token: token, allowed: nil, cache: cache, now: now))
+}
 measure("authenticate (miss: ES256 verify)", iterations: 5_000) {
     blackHole(authenticator.authenticate(token: token, allowed: nil, cache: VerifiedTokenCache(), now: now))
 }

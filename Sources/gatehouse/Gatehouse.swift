@@ -54,7 +54,8 @@ struct MintSession: ParsableCommand {
             FileHandle.standardError.write(Data("\(options.config): no such provider\n".utf8))
             throw ExitCode(1)
         }
-        guard case .object(let claimObject)? = try? JSONValue.parse(Array(claims.utf8)), (1...(30 * 86_400)).contains(lifetime)
+        guard case .object(let claimObject)? = try? JSONValue.parse(Array(claims.utf8)),
+            (1...(30 * 86_400)).contains(lifetime)
         else {
             FileHandle.standardError.write(Data("--claims must be a JSON object and --lifetime 1...2592000\n".utf8))
             throw ExitCode(1)
@@ -88,7 +89,8 @@ struct Check: ParsableCommand {
         let config = try loadConfig(options.config)
         let unsupported = GatehouseServer.unsupported(in: config)
         if !unsupported.isEmpty {
-            FileHandle.standardError.write(Data((unsupported.map { "\(options.config): \($0)" }.joined(separator: "\n") + "\n").utf8))
+            FileHandle.standardError.write(
+                Data((unsupported.map { "\(options.config): \($0)" }.joined(separator: "\n") + "\n").utf8))
             throw ExitCode(1)
         }
         print("config OK: \(options.config)")
@@ -98,7 +100,9 @@ struct Check: ParsableCommand {
         for route in config.routes {
             let host = route.host?.description ?? "*"
             let methods = route.methods.map { $0.sorted().joined(separator: ",") } ?? "any"
-            print("  \(route.id): host=\(host) path=\(route.pathPrefix) methods=\(methods) auth=\(route.auth.rawValue) -> \(route.upstream)")
+            print(
+                "  \(route.id): host=\(host) path=\(route.pathPrefix) methods=\(methods) auth=\(route.auth.rawValue) -> \(route.upstream)"
+            )
         }
     }
 }

@@ -34,14 +34,19 @@ final class ServerTLS: Sendable {
         do {
             chain = try NIOSSLCertificate.fromPEMFile(config.certificateFile)
         } catch {
-            throw ReloadError(description: "certificate_file \(config.certificateFile): not a readable PEM certificate chain (\(error))")
+            throw ReloadError(
+                description:
+                    "certificate_file \(config.certificateFile): not a readable PEM certificate chain (\(error))")
         }
-        guard !chain.isEmpty else { throw ReloadError(description: "certificate_file \(config.certificateFile): holds no certificate") }
+        guard !chain.isEmpty else {
+            throw ReloadError(description: "certificate_file \(config.certificateFile): holds no certificate")
+        }
         let key: NIOSSLPrivateKey
         do {
             key = try NIOSSLPrivateKey(file: config.privateKeyFile, format: .pem)
         } catch {
-            throw ReloadError(description: "private_key_file \(config.privateKeyFile): not a readable PEM private key (\(error))")
+            throw ReloadError(
+                description: "private_key_file \(config.privateKeyFile): not a readable PEM private key (\(error))")
         }
         var tls = TLSConfiguration.makeServerConfiguration(
             certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
@@ -51,7 +56,9 @@ final class ServerTLS: Sendable {
             return try NIOSSLContext(configuration: tls)
         } catch {
             throw ReloadError(
-                description: "\(config.certificateFile) with \(config.privateKeyFile): the key does not fit the certificate, or the pair is unusable (\(error))")
+                description:
+                    "\(config.certificateFile) with \(config.privateKeyFile): the key does not fit the certificate, or the pair is unusable (\(error))"
+            )
         }
     }
 
@@ -182,11 +189,13 @@ extension GatehouseServer {
     }
 
     /// An HTTPS connection: TLS, a handshake deadline, then HTTP/2 or HTTP/1.1 by ALPN.
-    static func configureTLSPipeline(_ channel: Channel, runtime: ProxyRuntime, tls: ServerTLS) -> EventLoopFuture<Void> {
+    static func configureTLSPipeline(_ channel: Channel, runtime: ProxyRuntime, tls: ServerTLS) -> EventLoopFuture<Void>
+    {
         do {
             let sync = channel.pipeline.syncOperations
             try sync.addHandler(NIOSSLServerHandler(context: tls.context))
-            try sync.addHandler(TLSHandshakeTimeoutHandler(timeout: TimeAmount(runtime.config.server.requestHeaderTimeout)))
+            try sync.addHandler(
+                TLSHandshakeTimeoutHandler(timeout: TimeAmount(runtime.config.server.requestHeaderTimeout)))
         } catch {
             return channel.eventLoop.makeFailedFuture(error)
         }
@@ -195,7 +204,9 @@ extension GatehouseServer {
                 channel.eventLoop.makeCompletedFuture { try configureHTTP2(channel, runtime: runtime, scheme: "https") }
             },
             http1ChannelConfigurator: { channel in
-                channel.eventLoop.makeCompletedFuture { try configureClientPipeline(channel, runtime: runtime, scheme: "https") }
+                channel.eventLoop.makeCompletedFuture {
+                    try configureClientPipeline(channel, runtime: runtime, scheme: "https")
+                }
             })
     }
 }

@@ -1,3 +1,5 @@
+// Over 500 lines (581) for now: the login's endpoints, session cookies and refresh share one state object; it is
+// split by concern (endpoints / session codec / refresh) with the login and clients issue, which reworks it.
 import GatehouseAuth
 import GatehouseCore
 import Logging
@@ -6,7 +8,7 @@ import NIOCore
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The browser login (OIDC authorization code + PKCE) and cookie sessions: the `/oauth2/start`, `/callback`
@@ -58,7 +60,10 @@ final class BrowserLogin: Sendable {
         case refreshDue(SessionRecord)
     }
 
-    init(config: GatewayConfig, session: SessionConfig, keyStore: KeyStore, oidc: OIDCClient, logger: Logger, scheme: String) {
+    init(
+        config: GatewayConfig, session: SessionConfig, keyStore: KeyStore, oidc: OIDCClient, logger: Logger,
+        scheme: String
+    ) {
         self.session = session
         self.login = config.login
         self.names = SessionCookieNames(base: session.cookieName)
@@ -88,9 +93,14 @@ final class BrowserLogin: Sendable {
 
     // MARK: sessions on requests (the hot path: no I/O)
 
-    func sessionState(cookies: [(name: String, value: String)], now: Int64, cache: OpenedSessionCache? = nil) -> SessionState {
+    func sessionState(cookies: [(name: String, value: String)], now: Int64, cache: OpenedSessionCache? = nil)
+        -> SessionState
+    {
         guard let sealed = names.join(cookies) else {
-            return .none(hadCookie: cookies.contains { names.isOwn(Substring($0.name)) && !$0.name.hasPrefix(names.transactionPrefix) })
+            return .none(
+                hadCookie: cookies.contains {
+                    names.isOwn(Substring($0.name)) && !$0.name.hasPrefix(names.transactionPrefix)
+                })
         }
         let record: SessionRecord
         if let cached = cache?.lookup(sealed) {
@@ -138,7 +148,9 @@ final class BrowserLogin: Sendable {
     }
 
     private func performRefresh(_ record: SessionRecord) async -> RefreshOutcome {
-        guard let provider = providersByID[record.providerID], let refreshToken = record.refreshToken else { return .ended }
+        guard let provider = providersByID[record.providerID], let refreshToken = record.refreshToken else {
+            return .ended
+        }
         do {
             let tokens = try await oidc.refresh(refreshToken, provider: provider)
             let now = self.now()
@@ -154,20 +166,25 @@ final class BrowserLogin: Sendable {
                 switch await validateIDToken(idToken, accessToken: tokens.accessToken, nonce: nil, provider: provider) {
                 case .valid(let c):
                     guard c["sub"] == record.claims["sub"] else {
-                        logger.warning("session refresh: the new ID token names another subject", metadata: ["provider": "\(provider.id)"])
+                        logger.warning(
+                            "session refresh: the new ID token names another subject",
+                            metadata: ["provider": "\(provider.id)"])
                         return .ended
                     }
                     claims = c
                     if record.idToken != nil { updated.idToken = idToken }
                 case .unknownKeyID, .rejected:
-                    logger.warning("session refresh: the new ID token did not validate; keeping the claims", metadata: ["provider": "\(provider.id)"])
+                    logger.warning(
+                        "session refresh: the new ID token did not validate; keeping the claims",
+                        metadata: ["provider": "\(provider.id)"])
                 }
             }
             if oidc.cachedMetadata(for: provider.id)?.userinfoEndpoint != nil,
                 let info = try? await oidc.userinfo(accessToken: tokens.accessToken, provider: provider)
             {
                 guard info["sub"] == record.claims["sub"] else {
-                    logger.warning("session refresh: userinfo names another subject", metadata: ["provider": "\(provider.id)"])
+                    logger.warning(
+                        "session refresh: userinfo names another subject", metadata: ["provider": "\(provider.id)"])
                     return .ended
                 }
                 var merged = claims ?? [:]
@@ -180,7 +197,9 @@ final class BrowserLogin: Sendable {
             }
             if let claims {
                 guard provider.claims.mappedUser(in: .object(claims)) != nil else {
-                    logger.warning("session refresh: the provider no longer names the user; session ended", metadata: ["provider": "\(provider.id)"])
+                    logger.warning(
+                        "session refresh: the provider no longer names the user; session ended",
+                        metadata: ["provider": "\(provider.id)"])
                     return .ended
                 }
                 updated.claims = SessionRecord.reduce(claims, keeping: neededClaims)
@@ -191,16 +210,23 @@ final class BrowserLogin: Sendable {
                 sealed = sealer.seal(updated.encoded(), purpose: .session)
             }
             guard let sealed, names.split(sealed) != nil else {
-                logger.warning("session refresh: the session no longer fits in cookies; session ended", metadata: ["provider": "\(provider.id)"])
+                logger.warning(
+                    "session refresh: the session no longer fits in cookies; session ended",
+                    metadata: ["provider": "\(provider.id)"])
                 return .ended
             }
-            logger.info("session refreshed", metadata: ["provider": "\(provider.id)", "session": "\(record.sessionID.prefix(8))"])
+            logger.info(
+                "session refreshed",
+                metadata: ["provider": "\(provider.id)", "session": "\(record.sessionID.prefix(8))"])
             return .refreshed(updated, sealed: sealed)
         } catch OIDCClient.Failure.refused(let error) {
-            logger.info("session refresh refused; session ended", metadata: ["provider": "\(provider.id)", "error": "\(error)"])
+            logger.info(
+                "session refresh refused; session ended", metadata: ["provider": "\(provider.id)", "error": "\(error)"])
             return .ended
         } catch {
-            logger.warning("session refresh failed; keeping the session", metadata: ["provider": "\(provider.id)", "error": "\(error)"])
+            logger.warning(
+                "session refresh failed; keeping the session",
+                metadata: ["provider": "\(provider.id)", "error": "\(error)"])
             return .transient
         }
     }
@@ -208,18 +234,24 @@ final class BrowserLogin: Sendable {
     // MARK: cookies
 
     /// Set-Cookie values that store `sealed` as the session, clearing chunk cookies it no longer uses.
-    func sessionCookies(sealed: String, record: SessionRecord, request cookies: [(name: String, value: String)], now: Int64) -> [String]? {
+    func sessionCookies(
+        sealed: String, record: SessionRecord, request cookies: [(name: String, value: String)], now: Int64
+    ) -> [String]? {
         guard let parts = names.split(sealed) else { return nil }
         let maxAge = max(0, record.expiresAt - now)
         var out = parts.map {
-            Cookies.setCookie(name: $0.name, value: $0.value, maxAge: maxAge, secure: session.secure, sameSite: session.sameSite, domain: session.domain)
+            Cookies.setCookie(
+                name: $0.name, value: $0.value, maxAge: maxAge, secure: session.secure, sameSite: session.sameSite,
+                domain: session.domain)
         }
         out += names.staleChunks(in: cookies, keep: parts.count).map(deleteCookie)
         return out
     }
 
     func deleteCookie(_ name: String) -> String {
-        Cookies.setCookie(name: name, value: "", maxAge: 0, secure: session.secure, sameSite: session.sameSite, domain: session.domain)
+        Cookies.setCookie(
+            name: name, value: "", maxAge: 0, secure: session.secure, sameSite: session.sameSite, domain: session.domain
+        )
     }
 
     /// Deletes every session cookie (and, with `all`, every Gatehouse cookie) the request carries.
@@ -238,7 +270,11 @@ final class BrowserLogin: Sendable {
 
     // MARK: endpoints
 
-    enum Endpoint: String { case start, callback, signOut = "sign_out", auth, userinfo }
+    enum Endpoint: String {
+        case start, callback
+        case signOut = "sign_out"
+        case auth, userinfo
+    }
 
     func endpoint(for path: String) -> Endpoint? {
         guard path.hasPrefix(login.pathPrefix), path.utf8.count > login.pathPrefix.utf8.count + 1 else { return nil }
@@ -250,7 +286,9 @@ final class BrowserLogin: Sendable {
     /// The URL that starts a login and comes back to `target` (path and query as requested).
     func loginURL(returnTo target: String, providers: [String]?) -> String {
         var url = login.pathPrefix + "/start?rd=" + FormEncoding.escape(target)
-        if let providers, let id = providers.first(where: { providersByID[$0]?.clientID != nil }), id != defaultProviderID {
+        if let providers, let id = providers.first(where: { providersByID[$0]?.clientID != nil }),
+            id != defaultProviderID
+        {
             url += "&provider=" + FormEncoding.escape(id)
         }
         return url
@@ -273,18 +311,26 @@ final class BrowserLogin: Sendable {
         Answer(
             result: .success(
                 HTTPErrorResponse(
-                    status: 302, headers: [("Location", location), ("Cache-Control", "no-store"), ("Referrer-Policy", "no-referrer")],
+                    status: 302,
+                    headers: [
+                        ("Location", location), ("Cache-Control", "no-store"), ("Referrer-Policy", "no-referrer"),
+                    ],
                     body: "", closeConnection: false)),
             cookies: cookies)
     }
 
     func failure(
-        _ status: Int, _ reason: String, _ message: String, hint: String? = nil, byProvider: Bool = false, returnTo: String = "/",
+        _ status: Int, _ reason: String, _ message: String, hint: String? = nil, byProvider: Bool = false,
+        returnTo: String = "/",
         cookies: [String]
     ) -> Answer {
         let retry = login.pathPrefix + "/start?retry=1&rd=" + FormEncoding.escape(returnTo)
         return Answer(
-            result: .failure(.loginFailed(LoginFailure(status: status, reason: reason, message: message, hint: hint, retryURL: retry, byProvider: byProvider))),
+            result: .failure(
+                .loginFailed(
+                    LoginFailure(
+                        status: status, reason: reason, message: message, hint: hint, retryURL: retry,
+                        byProvider: byProvider))),
             cookies: cookies)
     }
 
@@ -319,7 +365,9 @@ final class BrowserLogin: Sendable {
         let fails = failureCount(request.cookies)
         let retry = (try? FormEncoding.single("retry", in: params).get()) == "1"
         if fails >= Self.loopThreshold && !retry {
-            return failure(409, "login_loop", "Signing in did not complete.", hint: LoginFailure.loopHint, returnTo: rd, cookies: [])
+            return failure(
+                409, "login_loop", "Signing in did not complete.", hint: LoginFailure.loopHint, returnTo: rd,
+                cookies: [])
         }
         var cookies: [String] = []
         if retry, fails > 0 { cookies.append(deleteCookie(names.failureCounter)) }
@@ -327,25 +375,33 @@ final class BrowserLogin: Sendable {
         guard let providerID = requested ?? defaultProviderID, let provider = providersByID[providerID],
             let clientID = provider.clientID
         else {
-            return failure(400, "login_bad_request", "No identity provider is configured for sign-in.", returnTo: rd, cookies: cookies)
+            return failure(
+                400, "login_bad_request", "No identity provider is configured for sign-in.", returnTo: rd,
+                cookies: cookies)
         }
         let meta: OIDCClient.Metadata
         do {
             meta = try await oidc.metadata(for: provider)
         } catch {
-            logger.warning("login: provider discovery failed", metadata: ["provider": "\(provider.id)", "error": "\(error)"])
-            return failure(502, "login_provider_unavailable", "The identity provider cannot be reached right now.", byProvider: true, returnTo: rd, cookies: cookies)
+            logger.warning(
+                "login: provider discovery failed", metadata: ["provider": "\(provider.id)", "error": "\(error)"])
+            return failure(
+                502, "login_provider_unavailable", "The identity provider cannot be reached right now.",
+                byProvider: true, returnTo: rd, cookies: cookies)
         }
         let tx = LoginTransaction(
             state: LoginRandom.token(), nonce: LoginRandom.token(), codeVerifier: LoginRandom.token(), returnURL: rd,
             providerID: provider.id, createdAt: now)
         guard let sealed = sealer.seal(tx.encoded(), purpose: .login) else {
-            return failure(500, "login_internal", "Gatehouse could not start the sign-in.", returnTo: rd, cookies: cookies)
+            return failure(
+                500, "login_internal", "Gatehouse could not start the sign-in.", returnTo: rd, cookies: cookies)
         }
         // Parallel logins (tabs) each get their own cookie; beyond the cap the oldest go, expired ones always.
         var live: [(name: String, createdAt: Int64)] = []
         for c in request.cookies where c.name.hasPrefix(names.transactionPrefix) {
-            if live.count < 16, let plain = sealer.open(c.value, purpose: .login), let old = LoginTransaction.decode(plain), old.isLive(now: now) {
+            if live.count < 16, let plain = sealer.open(c.value, purpose: .login),
+                let old = LoginTransaction.decode(plain), old.isLive(now: now)
+            {
                 live.append((c.name, old.createdAt))
             } else {
                 cookies.append(deleteCookie(c.name))
@@ -357,7 +413,8 @@ final class BrowserLogin: Sendable {
         }
         cookies.append(
             Cookies.setCookie(
-                name: names.transactionPrefix + LoginRandom.transactionID(for: tx.state), value: sealed, maxAge: LoginTransaction.lifetime,
+                name: names.transactionPrefix + LoginRandom.transactionID(for: tx.state), value: sealed,
+                maxAge: LoginTransaction.lifetime,
                 secure: session.secure, sameSite: transactionSameSite, domain: session.domain))
         var query: [(String, String)] = [
             ("response_type", "code"), ("client_id", clientID), ("redirect_uri", redirectURI(request)),
@@ -391,7 +448,8 @@ final class BrowserLogin: Sendable {
             error = try FormEncoding.single("error", in: params).get()
             issuerParameter = try FormEncoding.single("iss", in: params).get()
         } catch {
-            return failure(400, "login_bad_request", "The sign-in response repeats the parameter \(error.name).", cookies: cookies)
+            return failure(
+                400, "login_bad_request", "The sign-in response repeats the parameter \(error.name).", cookies: cookies)
         }
         // The transaction this callback belongs to (its cookie is removed whatever happens next).
         var tx: LoginTransaction?
@@ -415,27 +473,36 @@ final class BrowserLogin: Sendable {
             let description = OIDCClient.sanitize(error)
             let status = error == "access_denied" ? 403 : 400
             return failure(
-                status, "login_provider_error", "The identity provider did not sign you in (\(description)).", byProvider: true,
+                status, "login_provider_error", "The identity provider did not sign you in (\(description)).",
+                byProvider: true,
                 returnTo: returnTo, cookies: cookies)
         }
         guard let state, let code, !code.isEmpty else {
-            return failure(400, "login_bad_request", "The sign-in response lacks its code or state.", returnTo: returnTo, cookies: cookies)
+            return failure(
+                400, "login_bad_request", "The sign-in response lacks its code or state.", returnTo: returnTo,
+                cookies: cookies)
         }
         guard txCookieFound else {
             return failure(
-                400, "login_state_unknown", "This sign-in was not started in this browser, or it took longer than 10 minutes.",
+                400, "login_state_unknown",
+                "This sign-in was not started in this browser, or it took longer than 10 minutes.",
                 hint: loopHint ?? LoginFailure.cookieHint, cookies: cookies)
         }
         guard let tx else {
-            return failure(400, "login_state_mismatch", "The sign-in response does not match a sign-in in progress.", hint: loopHint, cookies: cookies)
+            return failure(
+                400, "login_state_mismatch", "The sign-in response does not match a sign-in in progress.",
+                hint: loopHint, cookies: cookies)
         }
         guard let provider = providersByID[tx.providerID] else {
-            return failure(400, "login_state_mismatch", "The sign-in names an unknown identity provider.", cookies: cookies)
+            return failure(
+                400, "login_state_mismatch", "The sign-in names an unknown identity provider.", cookies: cookies)
         }
         // RFC 9207 / RFC 9700 §4.4: a response naming another issuer than the one this login went to is a
         // mix-up attempt.
         if let issuerParameter, issuerParameter != provider.issuer {
-            return failure(400, "login_issuer_mismatch", "The sign-in response comes from another identity provider.", returnTo: returnTo, cookies: cookies)
+            return failure(
+                400, "login_issuer_mismatch", "The sign-in response comes from another identity provider.",
+                returnTo: returnTo, cookies: cookies)
         }
         // Consumed once: a replayed callback URL fails even with the old cookie.
         let fresh = consumed.withLockedValue { used -> Bool in
@@ -447,63 +514,93 @@ final class BrowserLogin: Sendable {
             return true
         }
         guard fresh else {
-            return failure(400, "login_replayed", "This sign-in response was already used.", returnTo: returnTo, cookies: cookies)
+            return failure(
+                400, "login_replayed", "This sign-in response was already used.", returnTo: returnTo, cookies: cookies)
         }
         let tokens: OIDCClient.TokenResponse
         do {
-            tokens = try await oidc.exchangeCode(code, verifier: tx.codeVerifier, redirectURI: redirectURI(request), provider: provider)
+            tokens = try await oidc.exchangeCode(
+                code, verifier: tx.codeVerifier, redirectURI: redirectURI(request), provider: provider)
         } catch OIDCClient.Failure.refused(let why) {
             logger.warning("login: code exchange refused", metadata: ["provider": "\(provider.id)", "error": "\(why)"])
-            return failure(400, "login_code_refused", "The identity provider refused the sign-in code (\(why)).", byProvider: true, returnTo: returnTo, cookies: cookies)
+            return failure(
+                400, "login_code_refused", "The identity provider refused the sign-in code (\(why)).", byProvider: true,
+                returnTo: returnTo, cookies: cookies)
         } catch {
-            logger.warning("login: code exchange failed", metadata: ["provider": "\(provider.id)", "error": "\(error)"])
-            return failure(502, "login_provider_unavailable", "The identity provider cannot be reached right now.", byProvider: true, returnTo: returnTo, cookies: cookies)
+            logger.warning(
+                "login: code exchange failed", metadata: ["provider": "\(provider.id)", "error": "\(error)"])
+            return failure(
+                502, "login_provider_unavailable", "The identity provider cannot be reached right now.",
+                byProvider: true, returnTo: returnTo, cookies: cookies)
         }
         guard let idToken = tokens.idToken else {
-            return failure(502, "login_id_token_invalid", "The identity provider sent no ID token.", byProvider: true, returnTo: returnTo, cookies: cookies)
+            return failure(
+                502, "login_id_token_invalid", "The identity provider sent no ID token.", byProvider: true,
+                returnTo: returnTo, cookies: cookies)
         }
         var claims: [String: JSONValue]
         switch await validateIDToken(idToken, accessToken: tokens.accessToken, nonce: tx.nonce, provider: provider) {
         case .valid(let c): claims = c
         case .unknownKeyID, .rejected:
             logger.warning("login: ID token did not validate", metadata: ["provider": "\(provider.id)"])
-            return failure(502, "login_id_token_invalid", "The identity provider's ID token did not validate.", byProvider: true, returnTo: returnTo, cookies: cookies)
+            return failure(
+                502, "login_id_token_invalid", "The identity provider's ID token did not validate.", byProvider: true,
+                returnTo: returnTo, cookies: cookies)
         }
         if oidc.cachedMetadata(for: provider.id)?.userinfoEndpoint != nil {
             do {
                 let info = try await oidc.userinfo(accessToken: tokens.accessToken, provider: provider)
                 guard info["sub"] == claims["sub"] else {
-                    return failure(502, "login_userinfo_mismatch", "The identity provider's user info names another user.", byProvider: true, returnTo: returnTo, cookies: cookies)
+                    return failure(
+                        502, "login_userinfo_mismatch", "The identity provider's user info names another user.",
+                        byProvider: true, returnTo: returnTo, cookies: cookies)
                 }
                 for (k, v) in info where claims[k] == nil { claims[k] = v }
             } catch {
-                logger.warning("login: userinfo failed; using the ID token's claims", metadata: ["provider": "\(provider.id)", "error": "\(error)"])
+                logger.warning(
+                    "login: userinfo failed; using the ID token's claims",
+                    metadata: ["provider": "\(provider.id)", "error": "\(error)"])
             }
         }
         guard provider.claims.mappedUser(in: .object(claims)) != nil else {
             logger.warning("login: the provider named no user (claims.user)", metadata: ["provider": "\(provider.id)"])
-            return failure(502, "login_no_subject", "The identity provider named no user for this sign-in.", byProvider: true, returnTo: returnTo, cookies: cookies)
+            return failure(
+                502, "login_no_subject", "The identity provider named no user for this sign-in.", byProvider: true,
+                returnTo: returnTo, cookies: cookies)
         }
         let atExpiry = now + max(Self.minimumTokenLifetime, tokens.expiresIn ?? 300)
         var record = SessionRecord(
-            providerID: provider.id, sessionID: LoginRandom.token(bytes: 12), claims: SessionRecord.reduce(claims, keeping: neededClaims),
-            createdAt: now, expiresAt: now + session.lifetime.nanoseconds / 1_000_000_000, accessTokenExpiresAt: atExpiry,
-            accessToken: keepAccessToken ? tokens.accessToken : nil, refreshToken: session.refresh ? tokens.refreshToken : nil,
+            providerID: provider.id, sessionID: LoginRandom.token(bytes: 12),
+            claims: SessionRecord.reduce(claims, keeping: neededClaims),
+            createdAt: now, expiresAt: now + session.lifetime.nanoseconds / 1_000_000_000,
+            accessTokenExpiresAt: atExpiry,
+            accessToken: keepAccessToken ? tokens.accessToken : nil,
+            refreshToken: session.refresh ? tokens.refreshToken : nil,
             idToken: oidc.cachedMetadata(for: provider.id)?.endSessionEndpoint != nil ? idToken : nil)
         var sealed = sealer.seal(record.encoded(), purpose: .session)
         if let s = sealed, names.split(s) == nil, record.idToken != nil {
             record.idToken = nil  // sign-out then goes without id_token_hint rather than failing the login
             sealed = sealer.seal(record.encoded(), purpose: .session)
         }
-        guard let sealed, let sessionCookies = sessionCookies(sealed: sealed, record: record, request: request.cookies, now: now) else {
-            return failure(500, "login_session_too_large", "The session is too large for cookies.", returnTo: returnTo, cookies: cookies)
+        guard let sealed,
+            let sessionCookies = sessionCookies(sealed: sealed, record: record, request: request.cookies, now: now)
+        else {
+            return failure(
+                500, "login_session_too_large", "The session is too large for cookies.", returnTo: returnTo,
+                cookies: cookies)
         }
         let cookieBytes = request.cookies.reduce(0) { $0 + $1.name.utf8.count + $1.value.utf8.count + 3 }
         if cookieBytes + sealed.utf8.count > 8192 {
-            logger.warning("large Cookie header for this host", metadata: ["bytes": "\(cookieBytes + sealed.utf8.count)"])
+            logger.warning(
+                "large Cookie header for this host", metadata: ["bytes": "\(cookieBytes + sealed.utf8.count)"])
         }
         cookies[0] = deleteCookie(names.failureCounter)
-        logger.info("login succeeded", metadata: ["provider": "\(provider.id)", "user": "\(record.identity(mapping: provider.claims).user ?? "-")", "session": "\(record.sessionID.prefix(8))"])
+        logger.info(
+            "login succeeded",
+            metadata: [
+                "provider": "\(provider.id)", "user": "\(record.identity(mapping: provider.claims).user ?? "-")",
+                "session": "\(record.sessionID.prefix(8))",
+            ])
         if session.sameSite == .strict {
             // This response ends a navigation that started on the provider's site, so a 302 onwards would still
             // be cross-site and the browser would leave the new Strict cookie off it (a login loop). A page of our
@@ -517,7 +614,8 @@ final class BrowserLogin: Sendable {
             return Answer(
                 result: .success(
                     HTTPErrorResponse(
-                        status: 200, headers: [("Cache-Control", "no-store"), ("Referrer-Policy", "no-referrer")], body: page,
+                        status: 200, headers: [("Cache-Control", "no-store"), ("Referrer-Policy", "no-referrer")],
+                        body: page,
                         closeConnection: false, contentType: "text/html; charset=utf-8")),
                 cookies: cookies + sessionCookies)
         }
@@ -541,13 +639,17 @@ final class BrowserLogin: Sendable {
         return redirect(endSession + separator + FormEncoding.encode(query), cookies: cookies)
     }
 
-    func validateIDToken(_ idToken: String, accessToken: String?, nonce: String?, provider: ProviderConfig) async -> IDTokenValidator.Outcome {
+    func validateIDToken(_ idToken: String, accessToken: String?, nonce: String?, provider: ProviderConfig) async
+        -> IDTokenValidator.Outcome
+    {
         let validator = IDTokenValidator()
         var outcome = validator.validate(
-            idToken: idToken, accessToken: accessToken, nonce: nonce, provider: provider, keys: keyStore.keys(for: provider.id), now: Self.epochNow())
+            idToken: idToken, accessToken: accessToken, nonce: nonce, provider: provider,
+            keys: keyStore.keys(for: provider.id), now: Self.epochNow())
         if case .unknownKeyID = outcome, await keyStore.refreshForUnknownKeyID(providerID: provider.id) {
             outcome = validator.validate(
-                idToken: idToken, accessToken: accessToken, nonce: nonce, provider: provider, keys: keyStore.keys(for: provider.id), now: Self.epochNow())
+                idToken: idToken, accessToken: accessToken, nonce: nonce, provider: provider,
+                keys: keyStore.keys(for: provider.id), now: Self.epochNow())
         }
         return outcome
     }

@@ -45,7 +45,9 @@ public final class HTTPKeySource: KeySource {
 
     func client(for provider: ProviderConfig) -> HTTPClient { clients[provider.id] ?? defaultClient }
 
-    public func fetchKeySet(for provider: ProviderConfig) async throws -> (bytes: [UInt8], maxAge: GatehouseCore.Duration?) {
+    public func fetchKeySet(for provider: ProviderConfig) async throws -> (
+        bytes: [UInt8], maxAge: GatehouseCore.Duration?
+    ) {
         let client = client(for: provider)
         let jwksURI: String
         if let explicit = provider.jwksURI {

@@ -67,11 +67,13 @@ final class OIDCClient: Sendable {
             }
             return text
         }
-        guard let authorization = try endpoint("authorization_endpoint"), let token = try endpoint("token_endpoint") else {
+        guard let authorization = try endpoint("authorization_endpoint"), let token = try endpoint("token_endpoint")
+        else {
             throw Failure.transient("discovery document lacks authorization_endpoint or token_endpoint")
         }
         let result = Metadata(
-            authorizationEndpoint: authorization, tokenEndpoint: token, userinfoEndpoint: try endpoint("userinfo_endpoint"),
+            authorizationEndpoint: authorization, tokenEndpoint: token,
+            userinfoEndpoint: try endpoint("userinfo_endpoint"),
             endSessionEndpoint: try endpoint("end_session_endpoint"))
         metadata.withLockedValue { $0[provider.id] = result }
         return result
@@ -81,7 +83,10 @@ final class OIDCClient: Sendable {
         _ code: String, verifier: String, redirectURI: String, provider: ProviderConfig
     ) async throws -> TokenResponse {
         try await tokenRequest(
-            [("grant_type", "authorization_code"), ("code", code), ("redirect_uri", redirectURI), ("code_verifier", verifier)],
+            [
+                ("grant_type", "authorization_code"), ("code", code), ("redirect_uri", redirectURI),
+                ("code_verifier", verifier),
+            ],
             provider: provider)
     }
 
@@ -131,12 +136,15 @@ final class OIDCClient: Sendable {
         var expiresIn: Int64?
         if let n = doc["expires_in"]?.numberValue, n >= 0, n < 1e9 { expiresIn = Int64(n) }
         return TokenResponse(
-            accessToken: accessToken, idToken: doc["id_token"]?.stringValue, refreshToken: doc["refresh_token"]?.stringValue,
+            accessToken: accessToken, idToken: doc["id_token"]?.stringValue,
+            refreshToken: doc["refresh_token"]?.stringValue,
             expiresIn: expiresIn)
     }
 
     func userinfo(accessToken: String, provider: ProviderConfig) async throws -> [String: JSONValue] {
-        guard let url = try await metadata(for: provider).userinfoEndpoint, HTTPKeySource.isAllowed(url) else { return [:] }
+        guard let url = try await metadata(for: provider).userinfoEndpoint, HTTPKeySource.isAllowed(url) else {
+            return [:]
+        }
         var request = HTTPClientRequest(url: url)
         request.headers.add(name: "Authorization", value: "Bearer " + accessToken)
         request.headers.add(name: "Accept", value: "application/json")
@@ -151,7 +159,9 @@ final class OIDCClient: Sendable {
 
     /// OAuth error codes are short ASCII words; anything else is not repeated into logs or pages.
     static func sanitize(_ s: String) -> String {
-        let ok = s.utf8.count <= 64 && s.utf8.allSatisfy { ($0 >= 0x61 && $0 <= 0x7A) || $0 == 0x5F || ($0 >= 0x30 && $0 <= 0x39) }
+        let ok =
+            s.utf8.count <= 64
+            && s.utf8.allSatisfy { ($0 >= 0x61 && $0 <= 0x7A) || $0 == 0x5F || ($0 >= 0x30 && $0 <= 0x39) }
         return ok ? s : "unrecognised_error"
     }
 }
