@@ -7,7 +7,9 @@ extension NodeReader {
         "listen", "admin_listen", "workers", "trusted_proxies", "limits", "timeouts", "access_log", "upstream", "tls",
         "http2",
     ]
-    static let limitsKeys: Set<String> = ["max_header_bytes", "max_body_bytes"]
+    static let limitsKeys: Set<String> = [
+        "max_header_bytes", "max_body_bytes", "max_header_count", "max_connections", "max_connections_per_client",
+    ]
     static let timeoutsKeys: Set<String> = [
         "request_header", "idle", "upstream_connect", "upstream_response", "shutdown_grace",
     ]
@@ -156,6 +158,16 @@ extension NodeReader {
         }
         if let node = fields.value("max_body_bytes"), let size = size(node, path: fields.path("max_body_bytes")) {
             config.maxBodyBytes = size
+        }
+        let counts: [(key: String, range: ClosedRange<Int>, field: WritableKeyPath<ServerConfig, Int>)] = [
+            ("max_header_count", 1...1000, \.maxHeaderCount),
+            ("max_connections", 1...1_000_000, \.maxConnections),
+            ("max_connections_per_client", 0...1_000_000, \.maxConnectionsPerClient),
+        ]
+        for (key, range, field) in counts {
+            if let node = fields.value(key), let value = integer(node, path: fields.path(key), range: range) {
+                config[keyPath: field] = value
+            }
         }
     }
 

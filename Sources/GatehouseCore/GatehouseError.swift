@@ -39,6 +39,8 @@ public enum GatehouseError: Error, Sendable, Equatable {
     case upstreamBusy
     // internal
     case shuttingDown
+    /// `server.limits.max_connections` (or `max_connections_per_client` when `perClient`) connections open.
+    case tooManyConnections(perClient: Bool)
 
     public enum Source: String, Sendable {
         case client, upstream, identityProvider = "identity_provider", config, `internal`
@@ -57,6 +59,7 @@ public enum GatehouseError: Error, Sendable, Equatable {
             .upstreamClosed, .upstreamBusy:
             return .upstream
         case .shuttingDown: return .internal
+        case .tooManyConnections: return .client
         }
     }
 
@@ -87,6 +90,8 @@ public enum GatehouseError: Error, Sendable, Equatable {
         case .upstreamClosed: return "upstream_closed"
         case .upstreamBusy: return "upstream_busy"
         case .shuttingDown: return "shutting_down"
+        case .tooManyConnections(let perClient):
+            return perClient ? "too_many_connections_from_client" : "too_many_connections"
         }
     }
 }
@@ -210,6 +215,11 @@ public struct HTTPErrorResponse: Sendable, Equatable {
                 status: 503, headers: [("Retry-After", "1")], body: "upstream busy\n", closeConnection: false)
         case .shuttingDown:
             return HTTPErrorResponse(status: 503, headers: [], body: "shutting down\n", closeConnection: true)
+        case .tooManyConnections(let perClient):
+            return HTTPErrorResponse(
+                status: 503, headers: [("Retry-After", "1")],
+                body: perClient ? "too many connections from this address\n" : "too many connections\n",
+                closeConnection: true)
         }
     }
 }

@@ -65,7 +65,13 @@ public struct ServerConfig: Sendable, Equatable {
     public var workers: Int?
     public var trustedProxies: [CIDR]
     public var maxHeaderBytes: Int
+    /// Header fields per request (HTTP/1 field lines, HTTP/2 regular fields); more: 431.
+    public var maxHeaderCount: Int = 100
     public var maxBodyBytes: Int64
+    /// Client connections open at once over all listeners; beyond it a new connection is refused.
+    public var maxConnections: Int = 4096
+    /// Client connections open at once from one client address (the TCP peer); 0: no per-address limit.
+    public var maxConnectionsPerClient: Int = 256
     public var requestHeaderTimeout: Duration
     public var idleTimeout: Duration
     public var upstreamConnectTimeout: Duration

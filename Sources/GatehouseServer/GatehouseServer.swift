@@ -14,7 +14,7 @@ public final class GatehouseServer: Sendable {
     let group: EventLoopGroup
     let runtime: ProxyRuntime
     let logger: Logger
-    private let state = NIOLockedValueBox(State())
+    let state: NIOLockedValueBox<State>
     let readiness: Readiness
 
     struct State {
@@ -25,6 +25,7 @@ public final class GatehouseServer: Sendable {
         var clients: [ObjectIdentifier: Channel] = [:]
         var draining = false
         var drained: EventLoopPromise<Void>?
+        var admission: ConnectionAdmission
     }
 
     /// Reports whether the process is ready for traffic (`/readyz`): listeners bound and every provider's keys
@@ -51,6 +52,10 @@ public final class GatehouseServer: Sendable {
         let problems = GatehouseServer.unsupported(in: config)
         if !problems.isEmpty { throw GatehouseStartupError(message: problems.joined(separator: "\n")) }
         self.config = config
+        state = NIOLockedValueBox(
+            State(
+                admission: ConnectionAdmission(
+                    maxTotal: config.server.maxConnections, maxPerClient: config.server.maxConnectionsPerClient)))
         self.group = group
         self.logger = logger
         var authenticator: BearerAuthenticator?
@@ -200,16 +205,33 @@ public final class GatehouseServer: Sendable {
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.maxMessagesPerRead, value: 4)
-            .childChannelInitializer { [state] channel in
+            .childChannelInitializer { [state, logger] channel in
                 let id = ObjectIdentifier(channel)
-                let draining = state.withLockedValue { s in
-                    if !s.draining { s.clients[id] = channel }
-                    return s.draining
+                let client = ConnectionAdmission.clientKey(channel.remoteAddress)
+                let decision = state.withLockedValue { s -> (ConnectionAdmission.Decision, refusals: Int)? in
+                    if s.draining { return nil }
+                    let decision = s.admission.admit(client)
+                    if decision == .admit { s.clients[id] = channel }
+                    return (decision, s.admission.refusedTotal + s.admission.refusedPerClient)
                 }
-                if draining { return channel.close() }
+                guard let (decision, refusals) = decision else { return channel.close() }
+                guard decision == .admit else {
+                    // Logged at the 1st, 2nd, 4th, 8th ... refusal: a flood must not flood the log as well.
+                    if refusals & (refusals - 1) == 0 {
+                        logger.warning(
+                            "client connection refused",
+                            metadata: [
+                                "reason":
+                                    "\(decision == .refuseTotal ? "max_connections" : "max_connections_per_client")",
+                                "refused_so_far": "\(refusals)",
+                            ])
+                    }
+                    return GatehouseServer.refuse(channel, perClient: decision == .refusePerClient, tls: tls)
+                }
                 channel.closeFuture.whenComplete { _ in
                     let done = state.withLockedValue { s -> EventLoopPromise<Void>? in
                         s.clients.removeValue(forKey: id)
+                        s.admission.release(client)
                         guard s.draining, s.clients.isEmpty else { return nil }
                         defer { s.drained = nil }
                         return s.drained

@@ -7,6 +7,10 @@ import Testing
     @Test func minimalDocumentGetsDefaults() throws {
         let config = try ConfigLoader.parse(yaml: document(), file: "test.yaml", environment: [:])
         #expect(config.server == ServerConfig())
+        // The limits that protect a small machine are on by default.
+        #expect(config.server.maxHeaderCount == 100)
+        #expect(config.server.maxConnections == 4096)
+        #expect(config.server.maxConnectionsPerClient == 256)
         #expect(config.identityHeaders == GatewayConfig.defaultIdentityHeaders)
         #expect(
             config.routes == [
@@ -26,6 +30,9 @@ import Testing
               limits:
                 max_header_bytes: 16KiB
                 max_body_bytes: 1GB
+                max_header_count: 50
+                max_connections: 900
+                max_connections_per_client: 0
               timeouts:
                 request_header: 5s
                 idle: 1m30s
@@ -75,6 +82,9 @@ import Testing
         #expect(server.trustedProxies.map(\.description) == ["10.0.0.0/8", "fd00:0:0:0:0:0:0:0/8", "192.168.1.7/32"])
         #expect(server.maxHeaderBytes == 16 * 1024)
         #expect(server.maxBodyBytes == 1_000_000_000)
+        #expect(server.maxHeaderCount == 50)
+        #expect(server.maxConnections == 900)
+        #expect(server.maxConnectionsPerClient == 0)
         #expect(server.requestHeaderTimeout == .seconds(5))
         #expect(server.idleTimeout == .seconds(90))
         #expect(server.upstreamConnectTimeout == .milliseconds(250))

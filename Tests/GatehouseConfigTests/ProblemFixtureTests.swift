@@ -168,6 +168,16 @@ import Testing
             yaml: document(server: "server:\n  upstream:\n    max_idle_per_loop: 10001\n"),
             expected: "test.yaml:4:24: server.upstream.max_idle_per_loop: expected an integer from 0 to 10000"),
         Fixture(
+            rule: "max_header_count range", yaml: document(server: "server:\n  limits:\n    max_header_count: 1001\n"),
+            expected: "test.yaml:4:23: server.limits.max_header_count: expected an integer from 1 to 1000"),
+        Fixture(
+            rule: "max_connections range", yaml: document(server: "server:\n  limits:\n    max_connections: 0\n"),
+            expected: "test.yaml:4:22: server.limits.max_connections: expected an integer from 1 to 1000000"),
+        Fixture(
+            rule: "max_connections_per_client range",
+            yaml: document(server: "server:\n  limits:\n    max_connections_per_client: -1\n"),
+            expected: "test.yaml:4:33: server.limits.max_connections_per_client: expected an integer from 0 to 1000000"),
+        Fixture(
             rule: "max_connections_per_loop range",
             yaml: document(server: "server:\n  upstream:\n    max_connections_per_loop: 0\n"),
             expected:

@@ -45,7 +45,8 @@ final class HTTP1Connection: ChannelDuplexHandler {
         self.eventLoop = eventLoop
         self.timeouts = timeouts
         self.scheme = scheme
-        self.parser = RequestHeadParser(maxBytes: runtime.config.server.maxHeaderBytes, maxFields: 1000)
+        self.parser = RequestHeadParser(
+            maxBytes: runtime.config.server.maxHeaderBytes, maxFields: runtime.config.server.maxHeaderCount)
     }
 
     func handlerAdded(context: ChannelHandlerContext) {

@@ -20,14 +20,19 @@ enum HTTP2Mapping {
     /// header order and set, lower-case names, no connection-specific fields); this refuses values an HTTP/1.1
     /// upstream could not receive as they are (control bytes, edge whitespace) and fills in `host` from
     /// `:authority`. A body-carrying method whose HEADERS end the stream gets `content-length: 0`, so the upstream
-    /// sees a request without a body rather than an empty chunked one.
-    static func requestHead(_ headers: HPACKHeaders, endStream: Bool) throws(GatehouseError) -> RequestHead {
+    /// sees a request without a body rather than an empty chunked one. More than `maxFields` regular fields
+    /// (`limits.max_header_count`, as on HTTP/1; cookie crumbs not counted) is 431.
+    static func requestHead(
+        _ headers: HPACKHeaders, endStream: Bool, maxFields: Int = 100
+    ) throws(GatehouseError) -> RequestHead {
         var method: String?
         var path: String?
         var authority: String?
         var hasHost = false
         var hasLength = false
         var size = 0
+        var regular = 0
+        var crumbs = 0
         for (name, value, _) in headers {
             size += name.utf8.count + value.utf8.count + 4
             if name.utf8.first == UInt8(ascii: ":") {
@@ -42,7 +47,13 @@ enum HTTP2Mapping {
             }
             if name == "host" { hasHost = true }
             if name == "content-length" { hasLength = true }
+            if name == "cookie" {
+                crumbs += 1  // cookie crumbs (RFC 9113 §8.2.3) are one field
+            } else {
+                regular += 1
+            }
         }
+        if regular > maxFields { throw .headerTooLarge }
         guard let method, let path, !path.isEmpty else { throw .badRequest("missing :method or :path") }
         var bytes = ByteBufferAllocator().buffer(capacity: size + method.utf8.count + path.utf8.count + 64)
         bytes.writeString(method)
@@ -70,7 +81,22 @@ enum HTTP2Mapping {
                     lineEnd: bytes.writerIndex))
         }
         if !hasHost, let authority { try append("host", authority) }
+        // Cookie crumbs become one field joined with "; " (RFC 9113 §8.2.3): an HTTP/1.1 upstream may read only
+        // one Cookie field. The joined field takes the place of the first crumb.
+        var cookies: String?
+        var cookieCount = 0
+        if crumbs > 1 {
+            for (name, value, _) in headers where name == "cookie" {
+                guard isAcceptable(value, allowSpace: true) else { throw .badRequest("invalid header value") }
+                cookies = cookies.map { $0 + "; " + value } ?? value
+            }
+        }
         for (name, value, _) in headers where name.utf8.first != UInt8(ascii: ":") {
+            if let joined = cookies, name == "cookie" {
+                cookieCount += 1
+                if cookieCount == 1 { try append(name, joined) }
+                continue
+            }
             try append(name, value)
         }
         if endStream, !hasLength, !isBodyless(method) { try append("content-length", "0") }

@@ -78,7 +78,8 @@ final class HTTP2StreamEdge: ChannelDuplexHandler {
         clientEnded = endStream
         let head: RequestHead
         do {
-            head = try HTTP2Mapping.requestHead(headers, endStream: endStream)
+            head = try HTTP2Mapping.requestHead(
+                headers, endStream: endStream, maxFields: runtime.config.server.maxHeaderCount)
         } catch {
             let ctx = RequestContext(start: .now(), requestID: ids.next(), head: .placeholder, wantsClose: true)
             exchange = EdgeExchange(ctx: ctx)
