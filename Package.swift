@@ -85,11 +85,27 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),
+        // Fuzz targets: properties over arbitrary bytes (and the differential reading against NIO's llhttp),
+        // replayed over the committed corpus by FuzzCorpusTests and run under libFuzzer by scripts/fuzz.
+        .target(
+            name: "GatehouseFuzz",
+            dependencies: [
+                "GatehouseCore", "GatehouseHTTP", "GatehouseAuth", "GatehouseConfig",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
         .testTarget(name: "GatehouseCoreTests", dependencies: ["GatehouseCore"]),
+        .testTarget(
+            name: "GatehouseFuzzTests",
+            dependencies: ["GatehouseFuzz", "GatehouseAuth", "GatehouseCore"]
+        ),
         .testTarget(
             name: "GatehouseHTTPTests",
             dependencies: [
-                "GatehouseHTTP", "GatehouseCore",
+                "GatehouseHTTP", "GatehouseCore", "GatehouseFuzz",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -123,8 +139,19 @@ let package = Package(
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOHTTP2", package: "swift-nio-http2"),
+                .product(name: "NIOHPACK", package: "swift-nio-http2"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ]
         ),
     ]
 )
+
+// The libFuzzer driver exists only in fuzzing builds (scripts/fuzz sets GATEHOUSE_FUZZ=1 and -sanitize=fuzzer):
+// without libFuzzer's runtime it cannot link, and ordinary builds and tests never need it.
+if Context.environment["GATEHOUSE_FUZZ"] == "1" {
+    package.targets += [
+        .target(name: "CLibFuzzer"),
+        .executableTarget(name: "gatehouse-fuzz", dependencies: ["CLibFuzzer", "GatehouseFuzz"]),
+    ]
+    package.products += [.executable(name: "gatehouse-fuzz", targets: ["gatehouse-fuzz"])]
+}

@@ -25,7 +25,8 @@ public struct ChunkedDecoder: Sendable {
     enum State: Sendable, Equatable {
         case sizeStart
         case size(value: Int64, digits: Int, lineStart: Int)
-        case ext(value: Int64, lineStart: Int, length: Int)
+        /// After the size: `parameters` once the `;` was seen (before it only whitespace may come).
+        case ext(value: Int64, lineStart: Int, length: Int, parameters: Bool)
         case sizeLF(value: Int64, lineStart: Int, hasExtension: Bool)
         case data(remaining: Int64)
         case dataCR
@@ -45,6 +46,9 @@ public struct ChunkedDecoder: Sendable {
     var trailerBytes = 0
     /// A rewritten size line to hand out next.
     var pending: ByteBuffer?
+    /// The current trailer field's name, lower-cased, up to 18 bytes (enough to know a framing field).
+    var trailerName: [UInt8] = []
+    static let framingNames: [[UInt8]] = [Array("content-length".utf8), Array("transfer-encoding".utf8)]
     /// Bytes of the body seen so far (data only), for limits.
     public private(set) var payloadBytes: Int64 = 0
 
@@ -114,19 +118,27 @@ public struct ChunkedDecoder: Sendable {
                         guard digits < 15 else { return .failure("chunk size too large") }
                         state = .size(value: value << 4 | d, digits: digits + 1, lineStart: lineStart)
                     } else if b == UInt8(ascii: ";") || b == 0x20 || b == 0x09 {
-                        state = .ext(value: value, lineStart: lineStart, length: 1)
+                        state = .ext(value: value, lineStart: lineStart, length: 1, parameters: b == UInt8(ascii: ";"))
                     } else if b == 0x0D {
                         state = .sizeLF(value: value, lineStart: lineStart, hasExtension: false)
                     } else {
                         return .failure("invalid chunk size")
                     }
-                case .ext(let value, let lineStart, let length):
+                case .ext(let value, let lineStart, let length, let parameters):
                     if b == 0x0D {
                         state = .sizeLF(value: value, lineStart: lineStart, hasExtension: true)
                     } else {
+                        // chunk-ext = *( BWS ";" BWS name [ BWS "=" BWS value ] ) (RFC 9112 §7.1.1): whitespace
+                        // after the size must lead to a `;` (`5 junk` is refused, as llhttp does; found by the
+                        // response-head fuzz target's differential).
+                        guard parameters || b == UInt8(ascii: ";") || b == 0x20 || b == 0x09 else {
+                            return .failure("invalid chunk extension")
+                        }
                         guard HTTPBytes.isFieldValueByte(b) else { return .failure("invalid chunk extension") }
                         guard length < Self.maxLineBytes else { return .failure("chunk extension too long") }
-                        state = .ext(value: value, lineStart: lineStart, length: length + 1)
+                        state = .ext(
+                            value: value, lineStart: lineStart, length: length + 1,
+                            parameters: parameters || b == UInt8(ascii: ";"))
                     }
                 case .sizeLF(let value, let lineStart, let hasExtension):
                     guard b == 0x0A else { return .failure("missing LF after chunk size") }
@@ -150,13 +162,18 @@ public struct ChunkedDecoder: Sendable {
                         state = .endLF
                     } else {
                         guard HTTPBytes.isTokenByte(b) else { return .failure("invalid trailer field") }
+                        trailerName = [b >= 0x41 && b <= 0x5A ? b | 0x20 : b]
                         state = .trailerName(length: 1)
                     }
                 case .trailerName(let length):
                     if b == UInt8(ascii: ":") {
+                        // Framing fields in trailers are refused (RFC 9110 §6.5.1: framing cannot be decided after
+                        // the body; llhttp refuses them too, found by the request-head fuzz target's differential).
+                        if Self.framingNames.contains(trailerName) { return .failure("framing field in trailers") }
                         state = .trailerValue
                     } else {
                         guard HTTPBytes.isTokenByte(b) else { return .failure("invalid trailer field") }
+                        if trailerName.count < 18 { trailerName.append(b >= 0x41 && b <= 0x5A ? b | 0x20 : b) }
                         state = .trailerName(length: length + 1)
                     }
                 case .trailerValue:
@@ -207,7 +224,7 @@ public struct ChunkedDecoder: Sendable {
             switch state {
             // A size line (or the last chunk's line) still incomplete is held back until it is known whether it
             // carries extensions or ends the body.
-            case .size(_, _, let lineStart), .ext(_, let lineStart, _), .sizeLF(_, let lineStart, _):
+            case .size(_, _, let lineStart), .ext(_, let lineStart, _, _), .sizeLF(_, let lineStart, _):
                 runEnd = lineStart
             case .trailerStart, .trailerName, .trailerValue, .trailerLF, .endLF:
                 runEnd = 0
@@ -224,7 +241,7 @@ public struct ChunkedDecoder: Sendable {
                 // Everything looked at is state now; the held-back size line stays in the input.
                 let keep: Int
                 switch state {
-                case .size(_, _, let lineStart), .ext(_, let lineStart, _), .sizeLF(_, let lineStart, _):
+                case .size(_, _, let lineStart), .ext(_, let lineStart, _, _), .sizeLF(_, let lineStart, _):
                     keep = lineStart
                 default:
                     keep = n
