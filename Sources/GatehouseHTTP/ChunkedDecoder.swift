@@ -126,6 +126,8 @@ public struct ChunkedDecoder: Sendable {
                     }
                 case .ext(let value, let lineStart, let length, let parameters):
                     if b == 0x0D {
+                        // `0 \r\n`: whitespace that leads to no `;` (refused by llhttp; a fuzz find in CI).
+                        guard parameters else { return .failure("invalid chunk extension") }
                         state = .sizeLF(value: value, lineStart: lineStart, hasExtension: true)
                     } else {
                         // chunk-ext = *( BWS ";" BWS name [ BWS "=" BWS value ] ) (RFC 9112 §7.1.1): whitespace
