@@ -20,7 +20,12 @@ public enum BearerCredentials {
         guard value.utf8.count <= maxTokenBytes + 16 else { throw .invalidToken("token too large") }
         // Byte-level parse of `Bearer <token>` (RFC 6750 §2.1): scheme case-insensitive, then spaces, then one
         // b64token, then nothing but optional whitespace. No allocation besides the token itself.
-        enum Parsed { case token(String), otherScheme, malformed, tooLarge }
+        enum Parsed {
+            case token(String)
+            case otherScheme
+            case malformed
+            case tooLarge
+        }
         var copy = value
         let parsed: Parsed = copy.withUTF8 { buf in
             var i = 0

@@ -43,7 +43,11 @@ public enum GatehouseError: Error, Sendable, Equatable {
     case tooManyConnections(perClient: Bool)
 
     public enum Source: String, Sendable {
-        case client, upstream, identityProvider = "identity_provider", config, `internal`
+        case client
+        case upstream
+        case identityProvider = "identity_provider"
+        case config
+        case `internal`
     }
 
     public var source: Source {

@@ -1,7 +1,10 @@
 /// `server.tls` — HTTPS listeners (issue 5).
 public struct TLSListenerConfig: Sendable, Equatable {
+    // The case names say the versions as written ("1.2"); `v12` would read as version twelve.
     public enum Version: String, Sendable, Equatable {
+        // swift-format-ignore: AlwaysUseLowerCamelCase
         case v1_2 = "1.2"
+        // swift-format-ignore: AlwaysUseLowerCamelCase
         case v1_3 = "1.3"
     }
 

@@ -303,6 +303,8 @@ public final class GatehouseServer: Sendable {
         }
         let admin = state.withLockedValue { $0.admin }
         try? await admin?.close()
+        // PerLoop.forEach hops to each pool's event loop; it is not Sequence.forEach.
+        // swift-format-ignore: ReplaceForEachWithForLoop
         await runtime.upstreamPools.forEach { $0.shutdown() }
         await keySource?.shutdown()
         await oidcHTTP?.shutdown()
