@@ -74,6 +74,22 @@ import Testing
         }
     }
 
+    /// `;name[=value]` with tokens and no whitespace (as llhttp reads them); the refused shapes include every one
+    /// the fuzz differential found llhttp refusing while Gatehouse accepted it.
+    @Test(arguments: [
+        ("3;a=b\r\nabc\r\n0\r\n\r\n", true), ("3 ; a = b ; c\r\nabc\r\n0\r\n\r\n", false), ("00 ;a\r\n\r\n", false),
+        ("3;a;b=c\r\nabc\r\n0\r\n\r\n", true), ("0 \r\n\r\n", false), ("5 junk\r\nhello\r\n0\r\n\r\n", false),
+        ("3;x=,y\r\nabc\r\n0\r\n\r\n", false), ("0;1 0200 O\r\n\r\n", false),
+        ("3;x=\"y\"\r\nabc\r\n0\r\n\r\n", false), ("3;=y\r\nabc\r\n0\r\n\r\n", false),
+        ("3;x=\r\nabc\r\n0\r\n\r\n", false),
+    ])
+    func chunkExtensionGrammar(input: String, accepted: Bool) {
+        for mode in [ChunkedDecoder.Mode.payload, .passthrough] {
+            let (_, end) = run(input, mode: mode)
+            #expect((end == "end") == accepted, "\(input.debugDescription) \(mode): \(end)")
+        }
+    }
+
     @Test func largeSizesAndUpperCaseHex() {
         let data = String(repeating: "x", count: 0x1A2)
         let (out, end) = run("1A2\r\n\(data)\r\n0\r\n\r\n", mode: .payload, step: 100)
