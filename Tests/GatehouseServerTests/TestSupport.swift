@@ -188,7 +188,8 @@ final class RawClient: @unchecked Sendable {
 
     /// Reads until the peer closes (or the timeout); returns the bytes and whether the peer closed.
     func readToClose() -> (String, closed: Bool) {
-        var out: [UInt8] = []
+        var out = unread
+        unread = []
         var buf = [UInt8](repeating: 0, count: 65536)
         while true {
             let n = recv(fd, &buf, buf.count, 0)
@@ -198,19 +199,23 @@ final class RawClient: @unchecked Sendable {
         }
     }
 
-    /// Reads complete responses (Content-Length framed) until `count` have arrived.
+    /// Bytes read past the responses returned so far (the next response may arrive with the one before, e.g.
+    /// an upstream's early final response in the same segment as a 100 Continue).
+    private var unread: [UInt8] = []
+
+    /// Reads complete responses (Content-Length framed) until `count` have arrived; what follows them is kept
+    /// for the next call.
     func readResponses(_ count: Int) -> [(status: Int, headers: [String: String], body: String)] {
-        var data: [UInt8] = []
         var responses: [(Int, [String: String], String)] = []
         var buf = [UInt8](repeating: 0, count: 65536)
         while responses.count < count {
-            if let parsed = RawClient.parseOne(&data) {
+            if let parsed = RawClient.parseOne(&unread) {
                 responses.append(parsed)
                 continue
             }
             let n = recv(fd, &buf, buf.count, 0)
             if n <= 0 { break }
-            data += buf[0..<n]
+            unread += buf[0..<n]
         }
         return responses.map { (status: $0.0, headers: $0.1, body: $0.2) }
     }
