@@ -16,6 +16,8 @@ public final class GatehouseServer: Sendable {
     let logger: Logger
     let state: NIOLockedValueBox<State>
     let readiness: Readiness
+    /// Failed accepts on every listener since start (AcceptErrors; metric-ready).
+    let acceptErrorCount = NIOLockedValueBox(0)
 
     struct State {
         var listeners: [Channel] = []
@@ -180,8 +182,15 @@ public final class GatehouseServer: Sendable {
         }
         if let adminAddress = server.adminListen {
             let readiness = self.readiness
+            let adminListener = "\(adminAddress.host):\(adminAddress.port) (admin)"
             let channel = try await ServerBootstrap(group: group)
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .serverChannelInitializer { [logger, acceptErrorCount] channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(
+                            AcceptErrorHandler(logger: logger, listener: adminListener, count: acceptErrorCount))
+                    }
+                }
                 .childChannelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
                         try channel.pipeline.syncOperations.configureHTTPServerPipeline()
@@ -200,9 +209,16 @@ public final class GatehouseServer: Sendable {
     private func bind(
         _ address: ListenAddress, tls: Bool, configure: @escaping @Sendable (Channel) -> EventLoopFuture<Void>
     ) async throws {
+        let listener = "\(address.host):\(address.port)"
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelInitializer { [logger, acceptErrorCount] channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(
+                        AcceptErrorHandler(logger: logger, listener: listener, count: acceptErrorCount))
+                }
+            }
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.maxMessagesPerRead, value: 4)
             .childChannelInitializer { [state, logger] channel in

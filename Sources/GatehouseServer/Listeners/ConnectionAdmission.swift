@@ -89,4 +89,7 @@ extension GatehouseServer {
     public var connectionRefusals: (total: Int, perClient: Int) {
         state.withLockedValue { ($0.admission.refusedTotal, $0.admission.refusedPerClient) }
     }
+
+    /// Accepts that failed since start, on every listener (file descriptors exhausted, ...; metric-ready).
+    public var acceptErrors: Int { acceptErrorCount.withLockedValue { $0 } }
 }
