@@ -7,6 +7,8 @@ public enum GatehouseError: Error, Sendable, Equatable {
     /// The client stopped sending its request body.
     case requestTimeout
     case headerTooLarge
+    /// More request header fields than `limits.max_header_count`.
+    case tooManyHeaderFields(limit: Int)
     case bodyTooLarge(limit: Int64)
     case notFound
     case methodNotAllowed(allowed: [String])
@@ -52,7 +54,8 @@ public enum GatehouseError: Error, Sendable, Equatable {
 
     public var source: Source {
         switch self {
-        case .badRequest, .expectationFailed, .requestTimeout, .headerTooLarge, .bodyTooLarge, .notFound,
+        case .badRequest, .expectationFailed, .requestTimeout, .headerTooLarge, .tooManyHeaderFields, .bodyTooLarge,
+            .notFound,
             .methodNotAllowed, .encodedSlashNotAllowed, .doubleEncodingNotAllowed,
             .noCredentials, .invalidToken, .invalidAuthRequest, .forbidden, .loginRequired:
             return .client
@@ -74,6 +77,7 @@ public enum GatehouseError: Error, Sendable, Equatable {
         case .expectationFailed: return "expectation_failed"
         case .requestTimeout: return "request_body_timeout"
         case .headerTooLarge: return "header_too_large"
+        case .tooManyHeaderFields: return "too_many_header_fields"
         case .bodyTooLarge: return "body_too_large"
         case .notFound: return "no_route"
         case .methodNotAllowed: return "method_not_allowed"
@@ -147,6 +151,9 @@ public struct HTTPErrorResponse: Sendable, Equatable {
         case .headerTooLarge:
             return HTTPErrorResponse(
                 status: 431, headers: [], body: "request header fields too large\n", closeConnection: true)
+        case .tooManyHeaderFields(let limit):
+            return HTTPErrorResponse(
+                status: 431, headers: [], body: "more than \(limit) request header fields\n", closeConnection: true)
         case .bodyTooLarge(let limit):
             return HTTPErrorResponse(
                 status: 413, headers: [], body: "request body larger than \(limit) bytes\n", closeConnection: true)

@@ -159,7 +159,8 @@ final class HTTP1Connection: ChannelDuplexHandler {
     private func malformed(_ failure: RequestHeadParser.Failure) {
         let error: GatehouseError
         switch failure {
-        case .tooLarge, .tooManyFields: error = .headerTooLarge
+        case .tooLarge: error = .headerTooLarge
+        case .tooManyFields: error = .tooManyHeaderFields(limit: parser.maxFields)
         case .malformed(let why): error = .badRequest("malformed HTTP request (\(why))")
         case .unsupportedVersion: error = .badRequest("malformed HTTP request (unsupported HTTP version)")
         }

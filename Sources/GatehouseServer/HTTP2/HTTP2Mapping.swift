@@ -53,7 +53,7 @@ enum HTTP2Mapping {
                 regular += 1
             }
         }
-        if regular > maxFields { throw .headerTooLarge }
+        if regular > maxFields { throw .tooManyHeaderFields(limit: maxFields) }
         guard let method, let path, !path.isEmpty else { throw .badRequest("missing :method or :path") }
         var bytes = ByteBufferAllocator().buffer(capacity: size + method.utf8.count + path.utf8.count + 64)
         bytes.writeString(method)
