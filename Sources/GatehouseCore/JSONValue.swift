@@ -105,10 +105,14 @@ struct JSONParser {
         }
     }
 
+    /// `depth`: the containers around this value. At most `maxDepth` containers nest (the outermost is the first).
     mutating func parseValue(depth: Int) throws(JSONParseError) -> JSONValue {
-        guard depth <= maxDepth else { throw JSONParseError("nesting too deep") }
         guard index < bytes.count else { throw JSONParseError("unexpected end") }
-        switch bytes[index] {
+        let byte = bytes[index]
+        if byte == UInt8(ascii: "{") || byte == UInt8(ascii: "[") {
+            guard depth < maxDepth else { throw JSONParseError("nesting too deep") }
+        }
+        switch byte {
         case UInt8(ascii: "{"): return try parseObject(depth: depth)
         case UInt8(ascii: "["): return try parseArray(depth: depth)
         case UInt8(ascii: "\""): return .string(try parseString())
