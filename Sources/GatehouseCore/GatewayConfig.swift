@@ -200,37 +200,53 @@ public struct UpstreamTarget: Sendable, Hashable, CustomStringConvertible {
 }
 
 /// Splits `host`, `host:port`, `[v6]` or `[v6]:port`. Returns nil on an empty host, a bad port or bad characters.
+/// The host comes back lower-cased. Every request's `Host` goes through here, so the usual form (a reg-name or
+/// IPv4 address, an optional port) is one pass over the bytes.
 public func splitHostPort(_ authority: Substring) -> (String, Int?)? {
-    var host: Substring
-    var portText: Substring?
-    if authority.hasPrefix("[") {
-        guard let close = authority.firstIndex(of: "]") else { return nil }
-        host = authority[authority.index(after: authority.startIndex)..<close]
-        let after = authority[authority.index(after: close)...]
-        if !after.isEmpty {
-            guard after.hasPrefix(":") else { return nil }
-            portText = after.dropFirst()
-        }
-        guard IPAddress(String(host)) != nil, host.contains(":") else { return nil }
-    } else {
-        if let colon = authority.lastIndex(of: ":") {
-            host = authority[..<colon]
-            portText = authority[authority.index(after: colon)...]
+    let bytes = authority.utf8
+    if bytes.first == UInt8(ascii: "[") { return splitBracketedHostPort(authority) }
+    var hostLength = 0
+    var port = 0
+    var portDigits = -1  // -1 until the colon
+    for b in bytes {
+        if portDigits >= 0 {
+            guard b >= 0x30 && b <= 0x39, portDigits < 5 else { return nil }
+            port = port * 10 + Int(b &- 0x30)
+            portDigits += 1
+        } else if b == UInt8(ascii: ":") {
+            portDigits = 0
         } else {
-            host = authority
+            guard HostName.isRegNameByte(b) else { return nil }
+            hostLength += 1
         }
-        guard !host.isEmpty,
-            host.utf8.allSatisfy({ HostName.isRegNameByte($0) })
-        else { return nil }
     }
-    guard !host.isEmpty else { return nil }
+    guard hostLength > 0, portDigits != 0, portDigits < 0 || (port > 0 && port < 65536) else { return nil }
+    let host = String(unsafeUninitializedCapacity: hostLength) { out in
+        var i = 0
+        for b in bytes.prefix(hostLength) {
+            out[i] = b >= 0x41 && b <= 0x5A ? b | 0x20 : b
+            i += 1
+        }
+        return hostLength
+    }
+    return (host, portDigits < 0 ? nil : port)
+}
+
+/// `[v6]` or `[v6]:port` (the address must parse as IPv6).
+private func splitBracketedHostPort(_ authority: Substring) -> (String, Int?)? {
+    guard let close = authority.firstIndex(of: "]") else { return nil }
+    let host = authority[authority.index(after: authority.startIndex)..<close]
+    let after = authority[authority.index(after: close)...]
     var port: Int?
-    if let portText {
-        guard !portText.isEmpty, portText.count <= 5, portText.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
+    if !after.isEmpty {
+        guard after.hasPrefix(":") else { return nil }
+        let portText = after.dropFirst()
+        guard !portText.isEmpty, portText.utf8.count <= 5, portText.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
             let p = Int(portText), p > 0, p < 65536
         else { return nil }
         port = p
     }
+    guard !host.isEmpty, IPAddress(String(host)) != nil, host.contains(":") else { return nil }
     return (String(host).lowercased(), port)
 }
 

@@ -110,7 +110,7 @@ public struct HeaderRules: Sendable {
     }
 
     /// The names a `Connection` field nominates (hop-by-hop for this message), normalised; framing and `Host`
-    /// cannot be nominated.
+    /// cannot be nominated, and names that are hop-by-hop already are left out.
     public static func nominated(byConnectionValue value: UnsafeRawBufferPointer, into set: inout Set<String>) {
         var start = 0
         for i in 0...value.count where i == value.count || value[i] == UInt8(ascii: ",") {
@@ -120,7 +120,9 @@ public struct HeaderRules: Sendable {
             while b > a, value[b - 1] == 0x20 || value[b - 1] == 0x09 { b -= 1 }
             if b > a {
                 let t = normalise(bytes: UnsafeRawBufferPointer(rebasing: value[a..<b]))
-                if !notNominable.contains(t) { set.insert(t) }
+                // Hop-by-hop names go anyway: leaving them out keeps the set empty (no allocation) for the
+                // usual `Connection: keep-alive` / `upgrade`.
+                if !notNominable.contains(t), !isHopByHop(normalised: t) { set.insert(t) }
             }
             start = i + 1
         }
@@ -240,18 +242,28 @@ public struct HeaderRules: Sendable {
     ) -> [(String, String)] {
         var out: [(String, String)] = []
         out.reserveCapacity(5)
-        let host = context.preserveHost ? (context.rawHost ?? context.upstreamHost) : context.upstreamHost
-        out.append(("Host", host))
+        forEachForwardingHeader(
+            context: context, forwardedFor: forwardedFor, forwardedProto: forwardedProto, forwardedHost: forwardedHost
+        ) { out.append(($0.description, $1)) }
+        return out
+    }
+
+    /// `forwardingHeaders` without building an array (the upstream request writer's path).
+    @inlinable
+    public func forEachForwardingHeader(
+        context: ForwardContext, forwardedFor: String?, forwardedProto: String?, forwardedHost: String?,
+        _ body: (StaticString, String) -> Void
+    ) {
+        body("Host", context.preserveHost ? (context.rawHost ?? context.upstreamHost) : context.upstreamHost)
         switch (forwardedFor, context.peerText) {
-        case (let chain?, let peer?): out.append(("X-Forwarded-For", chain + ", " + peer))
-        case (let chain?, nil): out.append(("X-Forwarded-For", chain))
-        case (nil, let peer?): out.append(("X-Forwarded-For", peer))
+        case (let chain?, let peer?): body("X-Forwarded-For", chain + ", " + peer)
+        case (let chain?, nil): body("X-Forwarded-For", chain)
+        case (nil, let peer?): body("X-Forwarded-For", peer)
         case (nil, nil): break
         }
-        out.append(("X-Forwarded-Proto", forwardedProto ?? context.scheme))
-        if let h = forwardedHost ?? context.rawHost { out.append(("X-Forwarded-Host", h)) }
-        out.append(("X-Request-Id", context.requestID))
-        return out
+        body("X-Forwarded-Proto", forwardedProto ?? context.scheme)
+        if let h = forwardedHost ?? context.rawHost { body("X-Forwarded-Host", h) }
+        body("X-Request-Id", context.requestID)
     }
 
     /// The response headers for the client: the upstream's minus hop-by-hop and `Connection`-nominated ones.

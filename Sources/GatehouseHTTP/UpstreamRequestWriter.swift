@@ -86,11 +86,14 @@ public enum UpstreamRequestWriter {
                 flush()
             }
             flush()
-            for (name, value) in rules.forwardingHeaders(
+            rules.forEachForwardingHeader(
                 context: context, forwardedFor: forwardedFor, forwardedProto: forwardedProto,
-                forwardedHost: forwardedHost)
-            {
-                writeField(name, value, into: &out)
+                forwardedHost: forwardedHost
+            ) { name, value in
+                out.writeStaticString(name)
+                out.writeStaticString(": ")
+                out.writeString(value)
+                out.writeStaticString("\r\n")
             }
         }
         for (name, value) in extra { writeField(name, value, into: &out) }

@@ -31,6 +31,9 @@ struct AccessLog: Sendable {
         }
     }
 
+    /// False with `format: off`: callers skip building the entry.
+    var isEnabled: Bool { logger != nil }
+
     func record(_ e: AccessLogEntry) {
         guard let logger else { return }
         var metadata: Logger.Metadata = [

@@ -23,8 +23,8 @@ final class ProxyRuntime: Sendable {
     let sessionCaches: PerLoop<OpenedSessionCache>
     /// One TLS client context per distinct `upstream_tls` of the routes' https upstreams (built at start).
     let upstreamTLS: [UpstreamTLS: NIOSSLContext]
-    /// Per route id: the global identity headers merged with the route's own.
-    private let identityHeadersByRoute: [String: [IdentityHeader]]
+    /// The routes as the request path uses them, in the order of `routes.routes` (a match's index).
+    let routePlans: [RoutePlan]
 
     init(
         config: GatewayConfig, group: EventLoopGroup, accessLog: AccessLog, logger: Logger,
@@ -56,16 +56,7 @@ final class ProxyRuntime: Sendable {
         self.logger = logger
         self.scheme = scheme
         self.authenticator = authenticator
-        var byRoute: [String: [IdentityHeader]] = [:]
-        for route in config.routes {
-            byRoute[route.id] = HeaderRules.effectiveIdentityHeaders(
-                global: config.identityHeaders, route: route.identityHeaders)
-        }
-        self.identityHeadersByRoute = byRoute
-    }
-
-    func identityHeaders(forRoute id: String) -> [IdentityHeader] {
-        identityHeadersByRoute[id] ?? config.identityHeaders
+        self.routePlans = config.routes.map { RoutePlan($0, globalIdentityHeaders: config.identityHeaders) }
     }
 
     var connectTimeout: TimeAmount { .nanoseconds(config.server.upstreamConnectTimeout.nanoseconds) }

@@ -78,7 +78,6 @@ extension ExchangeDriver {
         e.ticket = nil
         e.upstream = connection
         e.reused = reused
-        e.ctx.log.upstream = e.target?.logDescription ?? "-"
         connection.begin(self, head: head, isHEAD: e.ctx.isHEAD, upgrade: e.ctx.upgrade, chunkMode: chunkMode)
         if e.requestComplete {
             requestSent(e, lastChunk: false)

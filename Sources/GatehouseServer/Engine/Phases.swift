@@ -23,18 +23,19 @@ enum SanitizePhase {
 /// encoding, WebSocket upgrades, the body limit).
 enum RoutePhase {
     static func run(
-        _ ctx: RequestContext, outcome: RequestValidation.Outcome, routes: RouteTable, maxBodyBytes: Int64
-    ) -> Verdict<RouteConfig> {
-        let route: RouteConfig
+        _ ctx: RequestContext, outcome: RequestValidation.Outcome, routes: RouteTable, plans: [RoutePlan],
+        maxBodyBytes: Int64
+    ) -> Verdict<RoutePlan> {
+        let plan: RoutePlan
         switch routes.match(host: outcome.host, path: outcome.target.path, method: ctx.method) {
         case .route(let index):
-            route = routes.routes[index]
+            plan = plans[index]
         case .methodNotAllowed(let allowed):
             return .respond(.error(.methodNotAllowed(allowed: allowed)))
         case .notFound:
             return .respond(.error(.notFound))
         }
-        ctx.route = route
+        let route = plan.config
         ctx.log.routeID = route.id
         if outcome.target.hasEncodedSlash && !route.allowEncodedSlashes {
             return .respond(.error(.encodedSlashNotAllowed))
@@ -67,7 +68,7 @@ enum RoutePhase {
         if let length = outcome.contentLength, length > ctx.bodyLimit {
             return .respond(.error(.bodyTooLarge(limit: ctx.bodyLimit), forceClose: true))
         }
-        return .proceed(route)
+        return .proceed(plan)
     }
 }
 
@@ -92,15 +93,15 @@ enum UpstreamRequestPhase {
     struct Settings {
         var rules: HeaderRules
         var peer: Peer
-        var identityHeaders: [IdentityHeader]
         var isOwnCookie: ((Substring) -> Bool)?
     }
 
     /// The head, and the names of identity headers that lost a member (logged by the caller, never the value).
     static func run(
-        _ ctx: RequestContext, permit: Permit, route: RouteConfig, outcome: RequestValidation.Outcome,
+        _ ctx: RequestContext, permit: Permit, plan: RoutePlan, outcome: RequestValidation.Outcome,
         settings: Settings, into out: inout ByteBuffer
     ) -> [String] {
+        let route = plan.config
         let passesSessionToken = route.passAccessToken && ctx.auth.sessionAccessToken != nil
         var extra: [(String, String)] = []
         var refused: [String] = []
@@ -108,7 +109,7 @@ enum UpstreamRequestPhase {
             if passesSessionToken, let token = ctx.auth.sessionAccessToken {
                 extra.append(("Authorization", "Bearer " + token))
             }
-            let (fields, dropped) = HeaderRules.identityHeaderFields(settings.identityHeaders, identity: identity)
+            let (fields, dropped) = HeaderRules.identityHeaderFields(plan.identityHeaders, identity: identity)
             extra += fields
             refused = dropped
         }
@@ -121,7 +122,7 @@ enum UpstreamRequestPhase {
         let peer = settings.peer
         let context = HeaderRules.ForwardContext(
             peer: peer.address, peerTrusted: peer.trusted, scheme: peer.scheme, rawHost: outcome.rawHost,
-            upstreamHost: route.upstream.hostHeader, preserveHost: route.preserveHost, requestID: ctx.requestID,
+            upstreamHost: plan.upstreamHost, preserveHost: route.preserveHost, requestID: ctx.requestID,
             peerText: peer.address == nil ? nil : peer.text,
             dropAuthorization: permit.identity != nil && (!route.passAccessToken || passesSessionToken))
         UpstreamRequestWriter.write(

@@ -26,7 +26,6 @@ final class RequestContext {
     let versionMinor: Int
     /// Set by sanitize.
     var outcome: RequestValidation.Outcome?
-    var route: RouteConfig?
     var permit: Permit?
     var auth = AuthResult()
     /// The request body as the client frames it (set by sanitize).

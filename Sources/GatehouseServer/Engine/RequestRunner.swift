@@ -22,7 +22,7 @@ protocol ExchangeEdge: AnyObject {
 final class RequestRunner {
     /// Why a request is being authenticated: what happens once it is.
     enum Purpose {
-        case proxy(RouteConfig)
+        case proxy(RoutePlan)
         case userinfo
         case forwardAuth(ForwardAuthPhase.Check)
     }
@@ -49,17 +49,19 @@ final class RequestRunner {
         if let login = runtime.browserLogin, let endpoint = login.endpoint(for: outcome.target.path) {
             return loginEndpoint(endpoint, login: login, ctx, outcome: outcome)
         }
-        let route: RouteConfig
+        let plan: RoutePlan
         switch RoutePhase.run(
-            ctx, outcome: outcome, routes: runtime.routes, maxBodyBytes: runtime.config.server.maxBodyBytes)
+            ctx, outcome: outcome, routes: runtime.routes, plans: runtime.routePlans,
+            maxBodyBytes: runtime.config.server.maxBodyBytes)
         {
-        case .proceed(let r): route = r
+        case .proceed(let p): plan = p
         case .respond(let answer): return respond(ctx, answer)
         }
+        let route = plan.config
         let request = AuthRequest(
             auth: route.auth, providers: route.providers, requestTarget: ctx.head.target, method: ctx.method,
             query: outcome.target.query, forwardAuth: false)
-        authenticate(ctx, request, purpose: .proxy(route), afterRefresh: false)
+        authenticate(ctx, request, purpose: .proxy(plan), afterRefresh: false)
     }
 
     // MARK: authenticate (one path; waits only for a refresh)
@@ -98,7 +100,7 @@ final class RequestRunner {
             return respond(ctx, .error(failure.error, cookies: failure.cookies))
         }
         switch purpose {
-        case .proxy(let route): authorizeAndForward(ctx, route: route)
+        case .proxy(let plan): authorizeAndForward(ctx, plan: plan)
         case .userinfo: userinfo(ctx)
         case .forwardAuth(let check): forwardAuthDecide(ctx, check)
         }
@@ -106,22 +108,20 @@ final class RequestRunner {
 
     // MARK: authorize, upstream request
 
-    private func authorizeAndForward(_ ctx: RequestContext, route: RouteConfig) {
+    private func authorizeAndForward(_ ctx: RequestContext, plan: RoutePlan) {
         let permit: Permit
-        switch AuthorizePhase.run(ctx, route: route) {
+        switch AuthorizePhase.run(ctx, route: plan.config) {
         case .proceed(let p): permit = p
         case .respond(let answer): return respond(ctx, answer)
         }
         guard let outcome = ctx.outcome, let upstream = permit.upstream else { return }
         var head = ByteBuffer()
         let refused = UpstreamRequestPhase.run(
-            ctx, permit: permit, route: route, outcome: outcome,
-            settings: UpstreamRequestPhase.Settings(
-                rules: runtime.headerRules, peer: peer, identityHeaders: runtime.identityHeaders(forRoute: route.id),
-                isOwnCookie: isOwnCookie),
+            ctx, permit: permit, plan: plan, outcome: outcome,
+            settings: UpstreamRequestPhase.Settings(rules: runtime.headerRules, peer: peer, isOwnCookie: isOwnCookie),
             into: &head)
-        logRefusedIdentityMembers(refused, route: route.id)
-        ctx.log.upstream = route.upstream.logDescription
+        if !refused.isEmpty { logRefusedIdentityMembers(refused, route: plan.id) }
+        ctx.log.upstream = plan.upstreamLog
         ctx.decided = true
         if outcome.expectContinue { edge.sendContinue(ctx) }
         edge.forward(ctx, to: upstream, head: head)

@@ -311,6 +311,7 @@ final class HTTP1Connection: ChannelDuplexHandler {
     }
 
     func log(_ ctx: RequestContext) {
+        guard runtime.accessLog.isEnabled else { return }
         runtime.accessLog.record(ctx.accessLogEntry(client: peer.text))
     }
 }

@@ -213,6 +213,7 @@ final class HTTP2StreamEdge: ChannelDuplexHandler {
     }
 
     private func log(_ ctx: RequestContext) {
+        guard runtime.accessLog.isEnabled else { return }
         runtime.accessLog.record(ctx.accessLogEntry(client: peerText))
     }
 
