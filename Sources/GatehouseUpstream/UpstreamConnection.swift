@@ -57,6 +57,8 @@ public final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHan
     private var requestWasHEAD = false
     private var upgrade = false
     private var chunkMode: ChunkedDecoder.Mode = .passthrough
+    /// Something was written since the last flush.
+    private var unflushed = false
     private var pendingRead = false
     private let maxHeadBytes: Int
     /// How many exchanges this connection carried (the first is on a fresh connection).
@@ -84,15 +86,23 @@ public final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHan
         exchanges += 1
         machine.leased()
         response = .head(ResponseHeadParser(maxBytes: maxHeadBytes, maxFields: 1000))
+        unflushed = true
         context?.write(NIOAny(head), promise: nil)
         // A response may already wait (bytes that arrived while idle close the connection, so none do).
     }
 
     public func write(_ bytes: ByteBuffer) {
+        unflushed = true
         context?.write(NIOAny(bytes), promise: nil)
     }
 
-    public func flush() { context?.flush() }
+    /// Sends what was written; a flush with nothing written since the last is skipped (the client edge asks at
+    /// every read-complete).
+    public func flush() {
+        guard unflushed else { return }
+        unflushed = false
+        context?.flush()
+    }
 
     /// The request is sent in full (`lastChunk`: write the chunked body's last chunk first).
     public func endRequest(lastChunk: Bool) {

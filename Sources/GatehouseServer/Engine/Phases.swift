@@ -35,12 +35,11 @@ enum RoutePhase {
         case .notFound:
             return .respond(.error(.notFound))
         }
-        let route = plan.config
-        ctx.log.routeID = route.id
-        if outcome.target.hasEncodedSlash && !route.allowEncodedSlashes {
+        ctx.log.routeID = plan.config.id
+        if outcome.target.hasEncodedSlash && !plan.config.allowEncodedSlashes {
             return .respond(.error(.encodedSlashNotAllowed))
         }
-        if outcome.target.hasDoubleEncoding && !route.allowDoubleEncoding {
+        if outcome.target.hasDoubleEncoding && !plan.config.allowDoubleEncoding {
             return .respond(.error(.doubleEncodingNotAllowed))
         }
         // Upgrades. After a request asking to switch protocols the connection ends with this exchange whatever
@@ -51,7 +50,7 @@ enum RoutePhase {
                 ctx.wantsClose = true
                 let upgrades = fields.filter { $0.name.lowercased() == "upgrade" }.map { $0.value.lowercased() }
                 if upgrades.contains(where: { $0.contains("websocket") }) {
-                    guard route.websocket else {
+                    guard plan.config.websocket else {
                         return .respond(
                             .error(.badRequest("WebSocket upgrades are not enabled on this route"), forceClose: true))
                     }
@@ -64,7 +63,7 @@ enum RoutePhase {
                 }
             }
         }
-        ctx.bodyLimit = route.maxBodyBytes ?? maxBodyBytes
+        ctx.bodyLimit = plan.config.maxBodyBytes ?? maxBodyBytes
         if let length = outcome.contentLength, length > ctx.bodyLimit {
             return .respond(.error(.bodyTooLarge(limit: ctx.bodyLimit), forceClose: true))
         }
@@ -101,8 +100,7 @@ enum UpstreamRequestPhase {
         _ ctx: RequestContext, permit: Permit, plan: RoutePlan, outcome: RequestValidation.Outcome,
         settings: Settings, into out: inout ByteBuffer
     ) -> [String] {
-        let route = plan.config
-        let passesSessionToken = route.passAccessToken && ctx.auth.sessionAccessToken != nil
+        let passesSessionToken = plan.config.passAccessToken && ctx.auth.sessionAccessToken != nil
         var extra: [(String, String)] = []
         var refused: [String] = []
         if let identity = permit.identity {
@@ -122,11 +120,11 @@ enum UpstreamRequestPhase {
         let peer = settings.peer
         let context = HeaderRules.ForwardContext(
             peer: peer.address, peerTrusted: peer.trusted, scheme: peer.scheme, rawHost: outcome.rawHost,
-            upstreamHost: plan.upstreamHost, preserveHost: route.preserveHost, requestID: ctx.requestID,
+            upstreamHost: plan.upstreamHost, preserveHost: plan.config.preserveHost, requestID: ctx.requestID,
             peerText: peer.address == nil ? nil : peer.text,
-            dropAuthorization: permit.identity != nil && (!route.passAccessToken || passesSessionToken))
+            dropAuthorization: permit.identity != nil && (!plan.config.passAccessToken || passesSessionToken))
         UpstreamRequestWriter.write(
-            ctx.head, path: route.upstream.basePath + outcome.target.forwardTarget, rules: settings.rules,
+            ctx.head, path: plan.config.upstream.basePath + outcome.target.forwardTarget, rules: settings.rules,
             context: context, isOwnCookie: settings.isOwnCookie, extra: extra, into: &out)
         return refused
     }

@@ -57,9 +57,9 @@ final class RequestRunner {
         case .proceed(let p): plan = p
         case .respond(let answer): return respond(ctx, answer)
         }
-        let route = plan.config
         let request = AuthRequest(
-            auth: route.auth, providers: route.providers, requestTarget: ctx.head.target, method: ctx.method,
+            auth: plan.config.auth, providers: plan.config.providers, requestTarget: ctx.head.target,
+            method: ctx.method,
             query: outcome.target.query, forwardAuth: false)
         authenticate(ctx, request, purpose: .proxy(plan), afterRefresh: false)
     }

@@ -31,7 +31,7 @@ extension HTTP1Connection: ExchangeEdge {
                 versionMinor: ctx.versionMinor, requestID: ctx.requestID, cookies: answer.cookies, close: close,
                 omitBody: ctx.isHEAD),
             into: &out)
-        context.write(NIOAny(out), promise: nil)
+        send(context, out)
         finish(e)
     }
 

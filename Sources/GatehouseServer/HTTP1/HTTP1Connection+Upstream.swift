@@ -45,7 +45,7 @@ extension HTTP1Connection: UpstreamExchange {
             runtime.logger.warning(
                 "upstream tried to set a Gatehouse cookie; dropped", metadata: ["route": "\(ctx.log.routeID)"])
         }
-        context.write(NIOAny(out), promise: nil)
+        send(context, out)
     }
 
     func upstreamBody(_ bytes: ByteBuffer) {
@@ -55,9 +55,9 @@ extension HTTP1Connection: UpstreamExchange {
         if case .chunkEncode = e.output {
             var out = context.channel.allocator.buffer(capacity: bytes.readableBytes + 16)
             ChunkEncoding.writeChunk(bytes, into: &out)
-            context.write(NIOAny(out), promise: nil)
+            send(context, out)
         } else {
-            context.write(NIOAny(bytes), promise: nil)
+            send(context, bytes)
         }
     }
 
@@ -70,7 +70,7 @@ extension HTTP1Connection: UpstreamExchange {
         case .passthroughChunked, .chunkEncode:
             var out = context.channel.allocator.buffer(capacity: 5)
             ChunkEncoding.writeLast(into: &out)
-            context.write(NIOAny(out), promise: nil)
+            send(context, out)
         }
         // The upstream answered before the body was sent in full: the rest is unread, the connection closes.
         if early || !e.requestComplete { e.closeAfter = true }
@@ -82,7 +82,7 @@ extension HTTP1Connection: UpstreamExchange {
         // A response still streaming after this read batch gets its stall watchdog (most small responses
         // complete within one batch and never need a timer).
         if e.activityTimer == nil { armActivity(e) }
-        context.flush()
+        flushWrites(context)
     }
 
     func upstreamWritable() { bodyMayFlow() }

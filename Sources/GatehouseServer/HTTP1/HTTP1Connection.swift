@@ -33,6 +33,8 @@ final class HTTP1Connection: ChannelDuplexHandler {
     var parser: RequestHeadParser
     var exchange: EdgeExchange?
     var pendingRead = false
+    /// Something was written to the client since the last flush (see `send`).
+    var unflushed = false
     /// The connection carries no further request (an answer that closes it, a shutdown).
     var closing = false
     private var processing = false
@@ -85,7 +87,7 @@ final class HTTP1Connection: ChannelDuplexHandler {
 
     func channelReadComplete(context: ChannelHandlerContext) {
         exchange?.upstream?.flush()
-        context.flush()
+        flushWrites(context)
         context.fireChannelReadComplete()
     }
 
@@ -280,7 +282,7 @@ final class HTTP1Connection: ChannelDuplexHandler {
             closeAfterAnswer(context)
         } else {
             timeouts.becameIdle()
-            context.flush()
+            flushWrites(context)
             process()
         }
     }
@@ -308,6 +310,20 @@ final class HTTP1Connection: ChannelDuplexHandler {
         closing = true
         log(e.ctx)
         context.close(promise: nil)
+    }
+
+    /// Writes to the client; `flushWrites` sends it. Every write of this edge goes through here, so a flush
+    /// with nothing written can be skipped: that trip through the pipeline and the channel's flush checks came
+    /// twice per request (at the client's read-complete and the upstream's).
+    func send(_ context: ChannelHandlerContext, _ bytes: ByteBuffer) {
+        unflushed = true
+        context.write(NIOAny(bytes), promise: nil)
+    }
+
+    func flushWrites(_ context: ChannelHandlerContext) {
+        guard unflushed else { return }
+        unflushed = false
+        context.flush()
     }
 
     func log(_ ctx: RequestContext) {
