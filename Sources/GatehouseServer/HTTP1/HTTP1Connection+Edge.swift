@@ -39,6 +39,7 @@ extension HTTP1Connection: ExchangeEdge {
         guard isCurrent(ctx), ctx.versionMinor == 1, let context else { return }
         var out = context.channel.allocator.buffer(capacity: 25)
         out.writeStaticString("HTTP/1.1 100 Continue\r\n\r\n")
+        emitHeld(context)
         context.writeAndFlush(NIOAny(out), promise: nil)
     }
 

@@ -46,6 +46,7 @@ extension HTTP1Connection {
         try client.removeHandler(timeouts)
         let clientEnd = TunnelHandler()
         try client.addHandler(clientEnd, position: .before(self))
+        emitHeld(context)
         context.writeAndFlush(NIOAny(response), promise: nil)
         // Upstream side: the upstream connection handler gives way to the other tunnel end, handing over bytes
         // the upstream sent right after its 101.

@@ -33,7 +33,11 @@ extension HTTP1Connection: UpstreamExchange {
             e.output = .raw
             e.closeAfter = true
         }
-        var out = context.channel.allocator.buffer(capacity: head.bytes.readableBytes + 160)
+        // A small body of known length usually arrives in the same read: room for it, so that head and body
+        // leave in one write (`hold`).
+        var room = 0
+        if case .length(let n) = framing, n <= Int64(Self.coalesceLimit) { room = Int(n) }
+        var out = context.channel.allocator.buffer(capacity: head.bytes.readableBytes + 160 + room)
         let report = ClientResponseWriter.write(
             head,
             options: .init(
@@ -45,7 +49,7 @@ extension HTTP1Connection: UpstreamExchange {
             runtime.logger.warning(
                 "upstream tried to set a Gatehouse cookie; dropped", metadata: ["route": "\(ctx.log.routeID)"])
         }
-        send(context, out)
+        hold(context, out)
     }
 
     func upstreamBody(_ bytes: ByteBuffer) {

@@ -35,6 +35,8 @@ final class HTTP1Connection: ChannelDuplexHandler {
     var pendingRead = false
     /// Something was written to the client since the last flush (see `send`).
     var unflushed = false
+    /// A response head not yet handed to the channel (see `hold`).
+    var held: ByteBuffer?
     /// The connection carries no further request (an answer that closes it, a shutdown).
     var closing = false
     private var processing = false
@@ -290,6 +292,7 @@ final class HTTP1Connection: ChannelDuplexHandler {
     /// Closes once the answer is out, without turning unread input into a reset that destroys the answer at the
     /// client: the lingering close drains it first.
     func closeAfterAnswer(_ context: ChannelHandlerContext) {
+        emitHeld(context)
         closing = true
         inbound = ByteBuffer()
         guard let linger else {
@@ -312,17 +315,46 @@ final class HTTP1Connection: ChannelDuplexHandler {
         context.close(promise: nil)
     }
 
-    /// Writes to the client; `flushWrites` sends it. Every write of this edge goes through here, so a flush
-    /// with nothing written can be skipped: that trip through the pipeline and the channel's flush checks came
-    /// twice per request (at the client's read-complete and the upstream's).
+    /// Bytes held back from the channel at most (a response head and the start of its body).
+    static let coalesceLimit = 4096
+
+    /// Writes to the client; `flushWrites` sends them. Every write of this edge goes through here (or `hold`), so
+    /// a flush with nothing written can be skipped: that trip through the pipeline and the channel's flush checks
+    /// came twice per request (at the client's read-complete and the upstream's). Small writes after a held head
+    /// join it.
     func send(_ context: ChannelHandlerContext, _ bytes: ByteBuffer) {
         unflushed = true
+        if var h = held {
+            held = nil
+            if h.readableBytes + bytes.readableBytes <= Self.coalesceLimit {
+                h.writeImmutableBuffer(bytes)
+                held = h
+                return
+            }
+            context.write(NIOAny(h), promise: nil)
+        }
         context.write(NIOAny(bytes), promise: nil)
+    }
+
+    /// Keeps a response head until the next write or flush, so that a body arriving in the same read goes out
+    /// with it: one buffer, one trip through the pipeline.
+    func hold(_ context: ChannelHandlerContext, _ head: ByteBuffer) {
+        emitHeld(context)
+        unflushed = true
+        held = head
+    }
+
+    /// Hands the held bytes to the channel (before any write that does not go through `send`).
+    func emitHeld(_ context: ChannelHandlerContext) {
+        guard let h = held else { return }
+        held = nil
+        context.write(NIOAny(h), promise: nil)
     }
 
     func flushWrites(_ context: ChannelHandlerContext) {
         guard unflushed else { return }
         unflushed = false
+        emitHeld(context)
         context.flush()
     }
 
