@@ -46,10 +46,16 @@ enum CoreTargets {
         var parser = RequestHeadParser(maxBytes: 16 * 1024, maxFields: 64)
         var buffer = ByteBuffer(bytes: data)
         guard case .head(let h) = parser.parse(&buffer) else { return }
-        let bytes = try? h.validate(maxHeaderBytes: 8 * 1024)
+        // The field list holds Strings: bytes that are not UTF-8 (obs-text) become U+FFFD, three bytes each, so
+        // its size is not the head's (a find: 5,592 bytes as sent, 9,896 as text). HTTP/2 hands Gatehouse text
+        // already, so only a head that is UTF-8 compares under the real limit; any other compares under a limit
+        // neither size reaches (the parser stops at 16 KiB; text is at most 3 times that).
+        let isText = String(validating: Array(h.bytes.readableBytesView), as: UTF8.self) != nil
+        let limit = isText ? 8 * 1024 : 64 * 1024
+        let bytes = try? h.validate(maxHeaderBytes: limit)
         let fields = try? RequestValidation.validate(
             head: .init(method: h.method, target: h.target, versionMajor: h.versionMajor, versionMinor: h.versionMinor),
-            headers: h.stringFields, maxHeaderBytes: 8 * 1024)
+            headers: h.stringFields, maxHeaderBytes: limit)
         try require(
             bytes == fields,
             "byte-level validation: \(bytes.map { "\($0)" } ?? "refused"); field-list: \(fields.map { "\($0)" } ?? "refused")"
