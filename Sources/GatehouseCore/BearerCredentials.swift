@@ -17,50 +17,49 @@ public enum BearerCredentials {
             throw .invalidAuthRequest("tokens are not accepted in the query string")
         }
         guard let value else { return nil }
-        guard value.utf8.count <= maxTokenBytes + 16 else { throw .invalidToken("token too large") }
-        // Byte-level parse of `Bearer <token>` (RFC 6750 §2.1): scheme case-insensitive, then spaces, then one
-        // b64token, then nothing but optional whitespace. No allocation besides the token itself.
-        enum Parsed {
-            case token(String)
-            case otherScheme
-            case malformed
-            case tooLarge
-        }
         var copy = value
-        let parsed: Parsed = copy.withUTF8 { buf in
-            var i = 0
-            while i < buf.count, buf[i] == 0x20 || buf[i] == 0x09 { i += 1 }
-            // "bearer" followed by a space, compared case-insensitively (| 0x20 folds ASCII letters only; the
-            // space is compared exactly).
-            guard buf.count - i > 6,
-                buf[i] | 0x20 == UInt8(ascii: "b"), buf[i + 1] | 0x20 == UInt8(ascii: "e"),
-                buf[i + 2] | 0x20 == UInt8(ascii: "a"), buf[i + 3] | 0x20 == UInt8(ascii: "r"),
-                buf[i + 4] | 0x20 == UInt8(ascii: "e"), buf[i + 5] | 0x20 == UInt8(ascii: "r"),
-                buf[i + 6] == 0x20  // "Bearerx ..." is another scheme
-            else { return .otherScheme }
-            i += 6
-            while i < buf.count, buf[i] == 0x20 { i += 1 }
-            let start = i
-            // The token runs to the next space or tab. Its alphabet is checked by `isWellFormed` only when the
-            // token is not a cached verified one: a token byte-identical to a verified token is well-formed.
-            while i < buf.count, buf[i] != 0x20, buf[i] != 0x09 { i += 1 }
-            let end = i
-            while i < buf.count, buf[i] == 0x20 || buf[i] == 0x09 { i += 1 }
-            guard end > start, i == buf.count else { return .malformed }
-            guard end - start <= maxTokenBytes else { return .tooLarge }
-            return .token(String(decoding: UnsafeBufferPointer(rebasing: buf[start..<end]), as: UTF8.self))
+        let parsed: Result<String?, GatehouseError> = copy.withUTF8 { buf in
+            do throws(GatehouseError) {
+                return .success(try token(inValue: buf))
+            } catch {
+                return .failure(error)
+            }
         }
-        switch parsed {
-        case .token(let token): return token
-        // Another scheme (Basic, ...) is not a credential for a bearer route: 401 with the Bearer challenge.
-        case .otherScheme: return nil
-        case .malformed: throw .invalidToken("malformed bearer token")
-        case .tooLarge: throw .invalidToken("token too large")
-        }
+        return try parsed.get()
     }
 
-    /// The token is one b64token (RFC 6750 §2.1). `extract` leaves this check to the authenticator, which makes
-    /// it before verifying a token it has not seen.
+    /// The token of one `Authorization` value (its bytes): nil for another scheme. The HTTP/1 edge calls this on
+    /// the head's bytes, so the value is never copied into a String of its own.
+    public static func token(inValue buf: UnsafeBufferPointer<UInt8>) throws(GatehouseError) -> String? {
+        guard buf.count <= maxTokenBytes + 16 else { throw .invalidToken("token too large") }
+        // Byte-level parse of `Bearer <token>` (RFC 6750 §2.1): scheme case-insensitive, then spaces, then one
+        // b64token, then nothing but optional whitespace. No allocation besides the token itself.
+        var i = 0
+        while i < buf.count, buf[i] == 0x20 || buf[i] == 0x09 { i += 1 }
+        // "bearer" followed by a space, compared case-insensitively (| 0x20 folds ASCII letters only; the
+        // space is compared exactly).
+        guard buf.count - i > 6,
+            buf[i] | 0x20 == UInt8(ascii: "b"), buf[i + 1] | 0x20 == UInt8(ascii: "e"),
+            buf[i + 2] | 0x20 == UInt8(ascii: "a"), buf[i + 3] | 0x20 == UInt8(ascii: "r"),
+            buf[i + 4] | 0x20 == UInt8(ascii: "e"), buf[i + 5] | 0x20 == UInt8(ascii: "r"),
+            buf[i + 6] == 0x20  // "Bearerx ..." is another scheme
+        else {
+            // Another scheme (Basic, ...) is not a credential for a bearer route: 401 with the Bearer challenge.
+            return nil
+        }
+        i += 6
+        while i < buf.count, buf[i] == 0x20 { i += 1 }
+        let start = i
+        // The token runs to the next space or tab. Its alphabet is checked by `isWellFormed` only when the
+        // token is not a cached verified one: a token byte-identical to a verified token is well-formed.
+        while i < buf.count, buf[i] != 0x20, buf[i] != 0x09 { i += 1 }
+        let end = i
+        while i < buf.count, buf[i] == 0x20 || buf[i] == 0x09 { i += 1 }
+        guard end > start, i == buf.count else { throw .invalidToken("malformed bearer token") }
+        guard end - start <= maxTokenBytes else { throw .invalidToken("token too large") }
+        return String(decoding: UnsafeBufferPointer(rebasing: buf[start..<end]), as: UTF8.self)
+    }
+
     public static func isWellFormed(_ token: String) -> Bool {
         var token = token
         return token.withUTF8 { buf in
@@ -82,7 +81,7 @@ public enum BearerCredentials {
 
     /// True when a parameter of the query is named `access_token` (case-insensitively, `_` possibly written
     /// `%5F`). Scans the bytes in place: no split, no lowercased copies.
-    static func queryHasAccessToken(_ query: String) -> Bool {
+    public static func queryHasAccessToken(_ query: String) -> Bool {
         var start = query.utf8.startIndex
         let utf8 = query.utf8
         while start <= utf8.endIndex {

@@ -31,29 +31,40 @@ extension HeaderRules {
         _ headers: [IdentityHeader], identity: Identity
     ) -> (fields: [(String, String)], dropped: [String]) {
         var fields: [(String, String)] = []
+        fields.reserveCapacity(headers.count + 2)  // one allocation; the caller appends a few more
         var dropped: [String] = []
         for header in headers {
-            let values = identity.values(for: header.claim)
-            guard !values.isEmpty else { continue }
-            if values.count == 1 {
-                // The common case (user, email, a single group): no join, no copy.
-                if isSafeIdentityMember(values[0]) {
-                    fields.append((header.name, values[0]))
-                } else {
-                    dropped.append(header.name)
-                }
-                continue
-            }
-            var joined = ""
-            for value in values {
-                guard isSafeIdentityMember(value) else {
-                    dropped.append(header.name)
+            // The mapped single values without building an array for each (`Identity.values(for:)`'s cases).
+            let single: String?
+            switch header.claim {
+            case "user": single = identity.user
+            case "email": single = identity.email
+            case "preferred_username": single = identity.preferredUsername
+            default:
+                let values = identity.values(for: header.claim)
+                guard !values.isEmpty else { continue }
+                if values.count > 1 {
+                    var joined = ""
+                    for value in values {
+                        guard isSafeIdentityMember(value) else {
+                            dropped.append(header.name)
+                            continue
+                        }
+                        if !joined.isEmpty { joined += "," }
+                        joined += value
+                    }
+                    if !joined.isEmpty { fields.append((header.name, joined)) }
                     continue
                 }
-                if !joined.isEmpty { joined += "," }
-                joined += value
+                single = values[0]
             }
-            if !joined.isEmpty { fields.append((header.name, joined)) }
+            // The common case (user, email, a single group): no join, no copy.
+            guard let single else { continue }
+            if isSafeIdentityMember(single) {
+                fields.append((header.name, single))
+            } else {
+                dropped.append(header.name)
+            }
         }
         return (fields, dropped)
     }

@@ -44,8 +44,7 @@ enum AuthenticatePhase {
         if request.auth == .none { return .decided(.success(AuthResult())) }
         let token: String?
         do {
-            token = try BearerCredentials.extract(
-                headers: head.stringFields(named: "authorization"), query: request.query)
+            token = try bearerToken(in: head, query: request.query)
         } catch {
             return .decided(.failure(AuthFailure(error: error)))
         }
@@ -69,6 +68,34 @@ enum AuthenticatePhase {
             if afterRefresh { return .decided(.failure(AuthFailure(error: .invalidToken("unknown key id")))) }
             return .refreshKeys(providerID: providerID)
         }
+    }
+
+    /// `BearerCredentials.extract` over the head's bytes: the one `Authorization` value is parsed where it
+    /// lies (no field list, no copy of the value).
+    static func bearerToken(in head: RequestHead, query: String?) throws(GatehouseError) -> String? {
+        var found: HTTPField?
+        let fields = head.fields
+        for f in fields where f.nameLength == 13 {
+            let isAuthorization = head.withBytes { raw in
+                HTTPBytes.equalsLowercase(UnsafeRawBufferPointer(rebasing: raw[f.nameRange]), "authorization")
+            }
+            guard isAuthorization else { continue }
+            guard found == nil else { throw .invalidAuthRequest("more than one Authorization header") }
+            found = f
+        }
+        if let query, BearerCredentials.queryHasAccessToken(query) {
+            throw .invalidAuthRequest("tokens are not accepted in the query string")
+        }
+        guard let field = found else { return nil }
+        let parsed: Result<String?, GatehouseError> = head.withBytes { raw in
+            let value = UnsafeRawBufferPointer(rebasing: raw[field.valueRange]).assumingMemoryBound(to: UInt8.self)
+            do throws(GatehouseError) {
+                return .success(try BearerCredentials.token(inValue: value))
+            } catch {
+                return .failure(error)
+            }
+        }
+        return try parsed.get()
     }
 
     /// The outcome of a session refresh, as an authentication result.

@@ -108,7 +108,7 @@ enum UpstreamRequestPhase {
                 extra.append(("Authorization", "Bearer " + token))
             }
             let (fields, dropped) = HeaderRules.identityHeaderFields(plan.identityHeaders, identity: identity)
-            extra += fields
+            extra = extra.isEmpty ? fields : extra + fields
             refused = dropped
         }
         if outcome.chunked { extra.append(("Transfer-Encoding", "chunked")) }
