@@ -12,25 +12,29 @@ public enum Cookies {
         var pairs: [(name: String, value: String)] = []
         for (name, value) in headers where isCookieHeader(name) {
             var value = value
-            let full: Bool = value.withUTF8 { buf in
-                forEachPart(buf) { part in
-                    if pairs.count >= maxPairs { return false }
-                    guard let eq = buf[part].firstIndex(of: UInt8(ascii: "=")) else { return true }
-                    let n = trim(buf, part.lowerBound..<eq)
-                    var v = trim(buf, (eq + 1)..<part.upperBound)
-                    if v.count >= 2, buf[v.lowerBound] == UInt8(ascii: "\""),
-                        buf[v.upperBound - 1] == UInt8(ascii: "\"")
-                    {
-                        v = (v.lowerBound + 1)..<(v.upperBound - 1)
-                    }
-                    guard !n.isEmpty else { return true }
-                    pairs.append((text(buf, n), text(buf, v)))
-                    return true
-                }
-            }
+            let full = value.withUTF8 { parse(value: $0, into: &pairs) }
             if full { return pairs }
         }
         return pairs
+    }
+
+    /// `parse` for one `Cookie` value's bytes (the HTTP/1 edge passes the head's bytes: no String of the whole
+    /// header). Appends its pairs; returns true once `maxPairs` is reached (look at no more).
+    public static func parse(value buf: UnsafeBufferPointer<UInt8>, into pairs: inout [(name: String, value: String)])
+        -> Bool
+    {
+        forEachPart(buf) { part in
+            if pairs.count >= maxPairs { return false }
+            guard let eq = buf[part].firstIndex(of: UInt8(ascii: "=")) else { return true }
+            let n = trim(buf, part.lowerBound..<eq)
+            var v = trim(buf, (eq + 1)..<part.upperBound)
+            if v.count >= 2, buf[v.lowerBound] == UInt8(ascii: "\""), buf[v.upperBound - 1] == UInt8(ascii: "\"") {
+                v = (v.lowerBound + 1)..<(v.upperBound - 1)
+            }
+            guard !n.isEmpty else { return true }
+            pairs.append((text(buf, n), text(buf, v)))
+            return true
+        }
     }
 
     /// Calls `body` with each `;`-separated non-empty range of `buf`; stops (returning true) when it returns false.

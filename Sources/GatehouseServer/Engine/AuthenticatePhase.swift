@@ -98,6 +98,21 @@ enum AuthenticatePhase {
         return try parsed.get()
     }
 
+    /// `Cookies.parse` over the head's bytes (no String of each `Cookie` header).
+    static func requestCookies(_ head: RequestHead) -> [(name: String, value: String)] {
+        var pairs: [(name: String, value: String)] = []
+        head.withBytes { raw in
+            for f in head.fields where f.nameLength == 6 {
+                guard HTTPBytes.equalsLowercase(UnsafeRawBufferPointer(rebasing: raw[f.nameRange]), "cookie") else {
+                    continue
+                }
+                let value = UnsafeRawBufferPointer(rebasing: raw[f.valueRange]).assumingMemoryBound(to: UInt8.self)
+                if Cookies.parse(value: value, into: &pairs) { return }
+            }
+        }
+        return pairs
+    }
+
     /// The outcome of a session refresh, as an authentication result.
     static func refreshed(
         _ outcome: BrowserLogin.RefreshOutcome, record: SessionRecord, request: AuthRequest, head: RequestHead,
@@ -135,11 +150,15 @@ enum AuthenticatePhase {
     private static func sessionStep(
         _ request: AuthRequest, head: RequestHead, login: BrowserLogin, runtime: ProxyRuntime, loop: EventLoop
     ) -> AuthStep {
-        let cookies = Cookies.parse(head.stringFields(named: "cookie"))
+        let cookies = requestCookies(head)
         let now = login.now()
         var state = login.sessionState(cookies: cookies, now: now, cache: runtime.sessionCaches.value(for: loop))
         switch state {
-        case .valid(let record), .refreshDue(let record):
+        case .valid(let opened):
+            if let providers = request.providers, !providers.contains(opened.record.providerID) {
+                state = .none(hadCookie: false)
+            }
+        case .refreshDue(let record):
             // A session from a provider this route does not accept is no session here (a login with the
             // route's provider replaces it).
             if let providers = request.providers, !providers.contains(record.providerID) {
@@ -148,12 +167,9 @@ enum AuthenticatePhase {
         case .none: break
         }
         switch state {
-        case .valid(let record):
+        case .valid(let opened):
             return .decided(
-                .success(
-                    AuthResult(
-                        identity: record.identity(mapping: login.mapping(for: record.providerID)),
-                        sessionAccessToken: record.accessToken)))
+                .success(AuthResult(identity: opened.identity, sessionAccessToken: opened.record.accessToken)))
         case .none(let hadCookie):
             let error = loginRequired(request, head: head, login: login)
             return .decided(

@@ -174,7 +174,8 @@ final class RequestRunner {
         case .signOut:
             var record: SessionRecord?
             switch login.sessionState(cookies: request.cookies, now: now) {
-            case .valid(let r), .refreshDue(let r): record = r
+            case .valid(let opened): record = opened.record
+            case .refreshDue(let r): record = r
             case .none: record = nil
             }
             ctx.log.user = record.flatMap { $0.identity(mapping: login.mapping(for: $0.providerID)).user }

@@ -54,7 +54,7 @@ final class BrowserLogin: Sendable {
 
     enum SessionState {
         case none(hadCookie: Bool)
-        case valid(SessionRecord)
+        case valid(OpenedSession)
         case refreshDue(SessionRecord)
     }
 
@@ -100,21 +100,22 @@ final class BrowserLogin: Sendable {
                     names.isOwn(Substring($0.name)) && !$0.name.hasPrefix(names.transactionPrefix)
                 })
         }
-        let record: SessionRecord
+        let opened: OpenedSession
         if let cached = cache?.lookup(sealed) {
-            record = cached
+            opened = cached
         } else {
-            guard let plain = sealer.open(sealed, purpose: .session), let opened = SessionRecord.decode(plain),
-                providersByID[opened.providerID] != nil
+            guard let plain = sealer.open(sealed, purpose: .session), let record = SessionRecord.decode(plain),
+                providersByID[record.providerID] != nil
             else { return .none(hadCookie: true) }
-            record = opened
-            cache?.insert(sealed, record)
+            opened = OpenedSession(record: record, identity: record.identity(mapping: mapping(for: record.providerID)))
+            cache?.insert(sealed, opened)
         }
+        let record = opened.record
         guard now < record.expiresAt, now >= record.createdAt - 300 else { return .none(hadCookie: true) }
         if session.refresh, record.refreshToken != nil, now >= record.accessTokenExpiresAt {
             return .refreshDue(record)
         }
-        return .valid(record)
+        return .valid(opened)
     }
 
     /// Refreshes a session whose access token expired: one grant per session however many requests wait
@@ -364,19 +365,26 @@ final class BrowserLogin: Sendable {
     }
 }
 
+/// A session cookie opened: the record, and the identity the routes see (built once with the provider's claim
+/// mapping, not per request).
+struct OpenedSession {
+    let record: SessionRecord
+    let identity: Identity
+}
+
 /// Sessions already opened on this event loop, keyed by the exact sealed cookie text: a repeated cookie costs
 /// a hash and a lookup instead of AES-GCM and JSON (about 25 us). Only text that opened (authenticated) is
 /// ever inserted, so the cache cannot be fed a forged session; time checks still run on every request.
 /// Confined to its loop (not Sendable); bounded.
 final class OpenedSessionCache {
     let capacity: Int
-    private var entries: [String: SessionRecord] = [:]
+    private var entries: [String: OpenedSession] = [:]
 
     init(capacity: Int = 10_000) { self.capacity = capacity }
 
-    func lookup(_ sealed: String) -> SessionRecord? { entries[sealed] }
+    func lookup(_ sealed: String) -> OpenedSession? { entries[sealed] }
 
-    func insert(_ sealed: String, _ record: SessionRecord) {
+    func insert(_ sealed: String, _ record: OpenedSession) {
         if entries.count >= capacity { entries.removeAll(keepingCapacity: true) }
         entries[sealed] = record
     }
